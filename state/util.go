@@ -1,0 +1,5 @@
+package state
+
+import "slices"
+
+func sortInts(s []int64) { slices.Sort(s) }
