@@ -11,6 +11,7 @@ package state
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -80,9 +81,10 @@ type Checkpoint struct {
 	LastSuccess time.Time
 }
 
-// ErrLeaseLost is returned by Save when the run no longer holds the lease
-// (it expired and another run took it). Nothing of the checkpoint is saved.
-var ErrLeaseLost = errors.New("state: the run lease expired and was taken by another run")
+// ErrLeaseLost is returned, wrapped, by Save when the run no longer holds
+// the lease: it expired (and maybe another run took it over), or it was
+// released. Nothing of the checkpoint is saved.
+var ErrLeaseLost = errors.New("state: the run no longer holds the lease (it expired or another run took it)")
 
 // HeldError is returned by Acquire when another run holds the lease.
 type HeldError struct {
@@ -94,19 +96,91 @@ func (e *HeldError) Error() string {
 		e.Lease.RunID, e.Lease.Since.UTC().Format(time.RFC3339), e.Lease.Expires.UTC().Format(time.RFC3339))
 }
 
+// acquireLease returns the lease runID holds after taking it at now for
+// ttl, given the lease stored so far (nil if none). It returns a *HeldError
+// when another run holds cur and cur has not expired at now. Re-acquiring
+// keeps the original Since and moves Expires to now+ttl; an expired lease of
+// another run is taken over. Stores call it inside their transaction so both
+// stores mean the same by a lease.
+func acquireLease(cur *Lease, runID string, now time.Time, ttl time.Duration) (Lease, error) {
+	if runID == "" {
+		return Lease{}, errors.New("empty run id")
+	}
+	if ttl <= 0 {
+		return Lease{}, fmt.Errorf("lease ttl %s is not positive", ttl)
+	}
+	now = storedTime(now)
+	if cur != nil && cur.RunID != runID && now.Before(cur.Expires) {
+		return Lease{}, &HeldError{Lease: storedLease(*cur)}
+	}
+	l := Lease{RunID: runID, Since: now, Expires: storedTime(now.Add(ttl))}
+	if cur != nil && cur.RunID == runID {
+		l.Since = storedTime(cur.Since)
+	}
+	return l, nil
+}
+
+// holdsLease reports whether runID holds lease l (nil if none) at now: the
+// lease is its own and now is before it expires.
+func holdsLease(l *Lease, runID string, now time.Time) bool {
+	return l != nil && l.RunID == runID && now.Before(l.Expires)
+}
+
 // apply applies a checkpoint to a state in memory; stores call it inside
-// their transaction so both stores mean the same by a checkpoint.
+// their transaction so both stores mean the same by a checkpoint. The
+// cursors and times it stores are in the form storedTime describes.
 func apply(s *State, cp Checkpoint) {
 	if s.Cursors == nil {
 		s.Cursors = make(map[Key]Cursor)
 	}
 	for k, c := range cp.Cursors {
-		s.Cursors[k] = c
+		s.Cursors[k] = storedCursor(c)
 	}
 	s.PendingUsers = mergeUsers(s.PendingUsers, cp.AddUsers, cp.DoneUsers)
 	if !cp.LastSuccess.IsZero() {
-		s.LastSuccess = cp.LastSuccess
+		s.LastSuccess = storedTime(cp.LastSuccess)
 	}
+}
+
+// storedTime returns t as both stores keep it: in UTC, truncated to the
+// microsecond (Firestore's precision), without a monotonic clock reading.
+// Truncating a cursor moves it back, never forward, so no row is skipped.
+func storedTime(t time.Time) time.Time {
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// storedCursor returns c with its times as storedTime keeps them and a nil
+// Seen when it is empty. It copies Seen, so c's slice is never shared.
+func storedCursor(c Cursor) Cursor {
+	out := Cursor{UpdatedAt: storedTime(c.UpdatedAt)}
+	if len(c.Seen) > 0 {
+		out.Seen = make([]Seen, len(c.Seen))
+		for i, s := range c.Seen {
+			out.Seen[i] = Seen{ID: s.ID, UpdatedAt: storedTime(s.UpdatedAt)}
+		}
+	}
+	return out
+}
+
+// storedLease returns l with its times as storedTime keeps them.
+func storedLease(l Lease) Lease {
+	return Lease{RunID: l.RunID, Since: storedTime(l.Since), Expires: storedTime(l.Expires)}
+}
+
+// loadedState returns the State a store hands out: a non-nil Cursors map,
+// times in UTC, and nil PendingUsers when there are none.
+func loadedState(cursors map[Key]Cursor, pending []int64, lastSuccess time.Time) State {
+	s := State{Cursors: make(map[Key]Cursor, len(cursors))}
+	for k, c := range cursors {
+		s.Cursors[k] = storedCursor(c)
+	}
+	if len(pending) > 0 {
+		s.PendingUsers = slices.Clone(pending)
+	}
+	if !lastSuccess.IsZero() {
+		s.LastSuccess = storedTime(lastSuccess)
+	}
+	return s
 }
 
 // mergeUsers returns pending ∪ add ∖ done, sorted and without duplicates.
@@ -125,6 +199,6 @@ func mergeUsers(pending, add, done []int64) []int64 {
 	for id := range set {
 		out = append(out, id)
 	}
-	sortInts(out)
+	slices.Sort(out)
 	return out
 }
