@@ -345,8 +345,8 @@ func TestVariables_Validation(t *testing.T) {
 		{"RunMinutesZero", "max_run_minutes", cty.NumberIntVal(0), false},
 		{"RunMinutesFraction", "max_run_minutes", cty.NumberFloatVal(2.5), false},
 		{"DatasetHyphen", "bigquery_dataset", cty.StringVal("git-lab"), false},
-		{"DatasetLong", "bigquery_dataset", cty.StringVal(strings.Repeat("a", 1024)), true},
-		{"DatasetTooLong", "bigquery_dataset", cty.StringVal(strings.Repeat("a", 1025)), false},
+		{"DatasetLong", "bigquery_dataset", cty.StringVal(strings.Repeat("a", 1000)), true},
+		{"DatasetTooLong", "bigquery_dataset", cty.StringVal(strings.Repeat("a", 1001)), false},
 		{"CollectionSlash", "state_collection", cty.StringVal("a/b"), false},
 		{"ConnectionEmpty", "connection_id", cty.StringVal(""), false},
 		{"ConnectionDot", "connection_id", cty.StringVal("team.a"), false},
@@ -396,24 +396,24 @@ func TestScheduler_Schedule(t *testing.T) {
 	}
 
 	tests := []struct {
-		name     string
-		vars     map[string]cty.Value
-		want     string
-		wantOKPr bool // whether the job's preconditions hold
+		name              string
+		vars              map[string]cty.Value
+		want              string
+		wantPreconditions bool // whether the job's preconditions hold
 	}{
-		{name: "Hourly", want: "0 * * * *", wantOKPr: true},
-		{name: "EverySixHours", vars: hours(6), want: "0 */6 * * *", wantOKPr: true},
-		{name: "Daily", vars: hours(24), want: "0 0 * * *", wantOKPr: true},
-		{name: "FiveHoursNoCron", vars: hours(5), want: "0 */5 * * *", wantOKPr: false},
-		{name: "NoGuardNoCron", vars: hours(0), want: "0 */0 * * *", wantOKPr: false},
+		{name: "Hourly", want: "0 * * * *", wantPreconditions: true},
+		{name: "EverySixHours", vars: hours(6), want: "0 */6 * * *", wantPreconditions: true},
+		{name: "Daily", vars: hours(24), want: "0 0 * * *", wantPreconditions: true},
+		{name: "FiveHoursNoCron", vars: hours(5), want: "0 */5 * * *", wantPreconditions: false},
+		{name: "NoGuardNoCron", vars: hours(0), want: "0 */0 * * *", wantPreconditions: false},
 		{
 			name: "FiveHoursOwnCron",
 			vars: map[string]cty.Value{
 				"sync_interval_hours": cty.NumberIntVal(5),
 				"schedule":            cty.StringVal("0 0,5,10,15,20 * * *"),
 			},
-			want:     "0 0,5,10,15,20 * * *",
-			wantOKPr: true,
+			want:              "0 0,5,10,15,20 * * *",
+			wantPreconditions: true,
 		},
 	}
 	for _, tt := range tests {
@@ -426,8 +426,44 @@ func TestScheduler_Schedule(t *testing.T) {
 			if got.AsString() != tt.want {
 				t.Errorf("schedule: got %q, want %q", got.AsString(), tt.want)
 			}
-			if ok := mustAllHold(t, ctx, preconditions(job)); ok != tt.wantOKPr {
-				t.Errorf("preconditions hold: got %t, want %t", ok, tt.wantOKPr)
+			if ok := mustAllHold(t, ctx, preconditions(job)); ok != tt.wantPreconditions {
+				t.Errorf("preconditions hold: got %t, want %t", ok, tt.wantPreconditions)
+			}
+		})
+	}
+}
+
+// TestScheduler_AttemptDeadline checks that the scheduler waits as long as
+// the function may run, up to Cloud Scheduler's 30-minute maximum.
+func TestScheduler_AttemptDeadline(t *testing.T) {
+	m := mustLoadModule(t)
+	job := mustOne(t, m.resources("google_cloud_scheduler_job"), "google_cloud_scheduler_job")
+	attr, ok := job.Body.Attributes["attempt_deadline"]
+	if !ok {
+		t.Fatalf("attempt_deadline: got none, want one that suits the function's timeout")
+	}
+
+	tests := []struct {
+		name    string
+		timeout int64
+		want    string
+	}{
+		{name: "DefaultTimeoutCapped", timeout: 3600, want: "1800s"},
+		{name: "AtCap", timeout: 1800, want: "1800s"},
+		{name: "ShortTimeout", timeout: 600, want: "600s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := m.mustEvalContext(t, map[string]cty.Value{
+				"function_timeout_seconds": cty.NumberIntVal(tt.timeout),
+				"max_run_minutes":          cty.NumberIntVal(1),
+			})
+			got, diags := attr.Expr.Value(ctx)
+			if diags.HasErrors() {
+				t.Fatalf("attempt_deadline: %s", diags)
+			}
+			if got.AsString() != tt.want {
+				t.Errorf("attempt_deadline with timeout %d s: got %q, want %q", tt.timeout, got.AsString(), tt.want)
 			}
 		})
 	}
@@ -446,11 +482,6 @@ func TestScheduler_OIDC(t *testing.T) {
 	}
 	if _, ok := oidc.Body.Attributes["audience"]; !ok {
 		t.Errorf("oidc_token.audience: got none, want the function's URL")
-	}
-	for _, name := range []string{"attempt_deadline"} {
-		if _, ok := job.Body.Attributes[name]; !ok {
-			t.Errorf("%s: got none, want one that suits the function's timeout", name)
-		}
 	}
 	if !slices.ContainsFunc(job.Body.Blocks, func(b *hclsyntax.Block) bool { return b.Type == "retry_config" }) {
 		t.Errorf("retry_config: got none, want one")

@@ -25,6 +25,11 @@ import (
 // Acquire, Release and Save run in Firestore transactions, so the lease check
 // and the writes it guards are one atomic step.
 //
+// A Save writes one document per cursor in its checkpoint, plus the
+// connection document, in one transaction; Firestore bounds a transaction
+// (10 MiB, and 500 writes in its older limits), so a checkpoint should carry
+// the cursors that changed, not hundreds at once.
+//
 // TODO: pending_users lives in the connection document, which Firestore caps
 // at 1 MiB: about 100,000 user ids. A connection that could have that many
 // users waiting would need them split into documents of their own.

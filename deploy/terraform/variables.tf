@@ -131,10 +131,9 @@ variable "bigquery_dataset" {
   default     = "gitlab"
 
   validation {
-    # RE2 (Terraform's and Go's regexp) refuses repeat counts over 1000, so
-    # the length is checked apart.
-    condition     = can(regex("^[A-Za-z0-9_]+$", var.bigquery_dataset)) && length(var.bigquery_dataset) <= 1024
-    error_message = "The bigquery_dataset value must be letters, digits and underscores only."
+    # The function's own limit is 1000 characters (BigQuery's is 1024).
+    condition     = can(regex("^[A-Za-z0-9_]+$", var.bigquery_dataset)) && length(var.bigquery_dataset) <= 1000
+    error_message = "The bigquery_dataset value must be 1 to 1000 letters, digits and underscores."
   }
 }
 

@@ -320,7 +320,8 @@ func (s *Server) UpdateMergeRequest(projectID, iid int64, fields map[string]any)
 		mr = p.byIID[iid]
 	}
 	if mr == nil {
-		panic(fmt.Sprintf("gitlabtest: UpdateMergeRequest: no merge request !%d in project %d", iid, projectID))
+		panic(fmt.Sprintf("gitlabtest: UpdateMergeRequest: no merge request !%d in project %d",
+			iid, projectID))
 	}
 	o := mr.object()
 	keys := make([]string, 0, len(encoded))
@@ -488,7 +489,8 @@ func synthesizeProject(id int64, mrWebURL string) *object {
 	set("name_with_namespace", group+" / "+name)
 	set("path", name)
 	set("path_with_namespace", path)
-	set("ssh_url_to_repo", "git@"+strings.TrimPrefix(strings.TrimPrefix(host, "https://"), "http://")+":"+path+".git")
+	bareHost := strings.TrimPrefix(strings.TrimPrefix(host, "https://"), "http://")
+	set("ssh_url_to_repo", "git@"+bareHost+":"+path+".git")
 	set("http_url_to_repo", web+".git")
 	set("web_url", web)
 	set("readme_url", web+"/-/blob/master/README.md")
@@ -498,7 +500,7 @@ func synthesizeProject(id int64, mrWebURL string) *object {
 	set("forks_count", 0)
 	set("star_count", 0)
 	set("open_issues_count", 0)
-	set("container_registry_image_prefix", "registry."+strings.TrimPrefix(host, "https://")+"/"+path)
+	set("container_registry_image_prefix", "registry."+bareHost+"/"+path)
 	set("namespace", map[string]any{
 		"id": nsID, "name": group, "path": group, "kind": "group", "full_path": group,
 		"parent_id": nil, "avatar_url": nil, "web_url": host + "/groups/" + group,

@@ -4,7 +4,8 @@
 // the gitlabsim command serves it for people.
 //
 // The simulator answers with bodies shaped exactly like recordings of real GitLab servers,
-// embedded from testdata/ (see testdata/SOURCES.md). Each entity is kept as its recorded JSON
+// embedded from testdata/ (testdata/SOURCES.md says where each comes from; it lists every
+// shared sample, of which testdata/ holds the ones used here). Each entity is kept as its recorded JSON
 // object, key order, nulls and nested user objects included, and a mutation changes only the
 // fields it names. The behaviour follows GitLab where it is documented or recorded:
 // inclusive updated_after/updated_before filters, offset pagination headers and Link

@@ -17,6 +17,8 @@ import (
 
 func TestFaultResponses(t *testing.T) {
 	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	const throttled = `{"message":{"error":"This endpoint has been requested too many times. ` +
+		`Try again later."}}`
 	tests := []struct {
 		name        string
 		fault       gitlabtest.Fault
@@ -47,8 +49,10 @@ func TestFaultResponses(t *testing.T) {
 			wantHeaders: map[string]string{"Retry-After": "", "RateLimit-Reset": ""},
 		},
 		{
-			name:       "TooManyRequestsWithReset",
-			fault:      gitlabtest.Fault{Path: "/projects/", Status: 429, ResetIn: 30 * time.Second, RetryAfter: "30"},
+			name: "TooManyRequestsWithReset",
+			fault: gitlabtest.Fault{
+				Path: "/projects/", Status: 429, ResetIn: 30 * time.Second, RetryAfter: "30",
+			},
 			path:       "/api/v4/projects/12345678",
 			wantStatus: 429,
 			wantBody:   "Retry later\n",
@@ -63,10 +67,10 @@ func TestFaultResponses(t *testing.T) {
 		},
 		{
 			name:       "JSONThrottleBody",
-			fault:      gitlabtest.Fault{Path: "/users/", Status: 429, Body: `{"message":{"error":"This endpoint has been requested too many times. Try again later."}}`},
+			fault:      gitlabtest.Fault{Path: "/users/", Status: 429, Body: throttled},
 			path:       "/api/v4/users/1",
 			wantStatus: 429,
-			wantBody:   `{"message":{"error":"This endpoint has been requested too many times. Try again later."}}`,
+			wantBody:   throttled,
 			wantType:   "application/json",
 		},
 		{
@@ -102,7 +106,8 @@ func TestFaultResponses(t *testing.T) {
 			if strings.HasSuffix(tt.path, "/graphql") {
 				method = http.MethodPost
 			}
-			resp, body := mustDo(t, method, srv.URL()+tt.path, nil, []byte(`{"query":"{ users { nodes { id } } }"}`))
+			query := []byte(`{"query":"{ users { nodes { id } } }"}`)
+			resp, body := mustDo(t, method, srv.URL()+tt.path, nil, query)
 			if resp.StatusCode != tt.wantStatus {
 				t.Errorf("got status %d, want %d", resp.StatusCode, tt.wantStatus)
 			}
@@ -224,10 +229,11 @@ func TestCounters(t *testing.T) {
 	_, _, _ = client.Version.GetVersion()
 	_, _, _ = client.Projects.GetProject(12345678, nil)
 	_, _, _ = client.Projects.GetProject("gitea/test_repo", nil)
-	_, _, _ = client.MergeRequests.ListProjectMergeRequests(12345678, &gitlab.ListProjectMergeRequestsOptions{UpdatedAfter: &after})
+	_, _, _ = client.MergeRequests.ListProjectMergeRequests(12345678,
+		&gitlab.ListProjectMergeRequestsOptions{UpdatedAfter: &after})
 	_, _, _ = client.Users.GetUser(1, nil)
 	_, _, _ = client.Users.GetUser(404404, nil)
-	_, _ = client.GraphQL.Do(gitlab.GraphQLQuery{Query: usersQuery, Variables: map[string]any{"ids": gids(1)}}, &gqlUsersResponse{})
+	mustUsersQuery(t, client, map[string]any{"ids": gids(1)})
 	mustGet(t, srv.URL()+"/api/v4/version", map[string]string{"Private-Token": "wrong"})
 
 	want := map[string]int{
@@ -274,7 +280,9 @@ func TestRateLimitHeaders(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := mustSampleServer(t, gitlabtest.Options{RateLimit: tt.rateLimit, Now: func() time.Time { return now }})
+			srv := mustSampleServer(t, gitlabtest.Options{
+				RateLimit: tt.rateLimit, Now: func() time.Time { return now },
+			})
 			mustGet(t, srv.URL()+"/api/v4/version", nil)
 			resp, _ := mustGet(t, srv.URL()+"/api/v4/projects/12345678", nil)
 			for k, want := range tt.want {

@@ -27,7 +27,9 @@ const generatedUsers = 6
 // The milestone is kept only in project 12345678, where it exists. If no project projectID
 // exists, one is synthesized. 20,000 merge requests take well under a second and about
 // 3 KB each.
-func (s *Server) GenerateMergeRequests(projectID int64, n int, start time.Time, step time.Duration) {
+func (s *Server) GenerateMergeRequests(
+	projectID int64, n int, start time.Time, step time.Duration,
+) {
 	tmpls := templateMergeRequests()
 	byState := map[string]*object{}
 	for _, t := range tmpls {

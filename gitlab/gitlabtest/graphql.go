@@ -365,11 +365,11 @@ func (p *argParser) name() string {
 	start := p.pos
 	for p.pos < len(p.src) {
 		c := p.src[p.pos]
-		if c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || p.pos > start && c >= '0' && c <= '9' {
-			p.pos++
-			continue
+		letter := c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (p.pos == start || c < '0' || c > '9') {
+			break
 		}
-		break
+		p.pos++
 	}
 	return p.src[start:p.pos]
 }

@@ -49,6 +49,16 @@ type gqlUsersResponse struct {
 	} `json:"errors"`
 }
 
+// mustUsersQuery runs usersQuery through the real client's GraphQL helper.
+func mustUsersQuery(tb testing.TB, client *gitlab.Client, vars map[string]any) gqlUsersResponse {
+	tb.Helper()
+	var got gqlUsersResponse
+	if _, err := client.GraphQL.Do(gitlab.GraphQLQuery{Query: usersQuery, Variables: vars}, &got); err != nil {
+		tb.Fatalf("GraphQL.Do: %v", err)
+	}
+	return got
+}
+
 func gids(ids ...int64) []string {
 	out := make([]string, 0, len(ids))
 	for _, id := range ids {
@@ -91,8 +101,9 @@ func TestGraphQLUsers(t *testing.T) {
 			wantIDs: []string{},
 		},
 		{
-			name:    "InlineIDs",
-			query:   `{ users(ids: ["gid://gitlab/User/139", "gid://gitlab/User/8375961"], first: 100) { nodes { id username } } }`,
+			name: "InlineIDs",
+			query: `{ users(ids: ["gid://gitlab/User/139", "gid://gitlab/User/8375961"], first: 100) {
+				nodes { id username } } }`,
 			wantIDs: gids(8375961, 139),
 		},
 		{
@@ -146,11 +157,7 @@ func TestGraphQLUsers(t *testing.T) {
 	}
 
 	t.Run("Fields", func(t *testing.T) {
-		var got gqlUsersResponse
-		vars := map[string]any{"ids": gids(2994198, 1942272, 1)}
-		if _, err := client.GraphQL.Do(gitlab.GraphQLQuery{Query: usersQuery, Variables: vars}, &got); err != nil {
-			t.Fatalf("GraphQL.Do: %v", err)
-		}
+		got := mustUsersQuery(t, client, map[string]any{"ids": gids(2994198, 1942272, 1)})
 		str := func(p *string) string {
 			if p == nil {
 				return "<null>"
@@ -159,14 +166,20 @@ func TestGraphQLUsers(t *testing.T) {
 		}
 		want := []string{
 			// Admin view from a self-managed instance: its +01:00 created_at, in UTC, seconds.
-			"gid://gitlab/User/2994198 abc1 abc1 active <null> 2018-03-25T08:43:17Z 2024-01-09 https://custom.gitlab.com/abc1  false",
+			"gid://gitlab/User/2994198|abc1|abc1|active|<null>|2018-03-25T08:43:17Z|2024-01-09|" +
+				"https://custom.gitlab.com/abc1||false",
 			// Known only from merge requests: no created_at, no last activity.
-			"gid://gitlab/User/1942272 user1942272 User 1942272 active <null> <null> <null> https://gitlab.com/user1942272 https://gitlab.com/uploads/-/system/user/avatar/1942272/avatar.png false",
-			"gid://gitlab/User/1 john_smith John Smith active john@example.com 2012-05-23T08:00:58Z 2012-05-23 http://localhost:3000/john_smith http://localhost:3000/uploads/user/avatar/1/index.jpg false",
+			"gid://gitlab/User/1942272|user1942272|User 1942272|active|<null>|<null>|<null>|" +
+				"https://gitlab.com/user1942272|" +
+				"https://gitlab.com/uploads/-/system/user/avatar/1942272/avatar.png|false",
+			"gid://gitlab/User/1|john_smith|John Smith|active|john@example.com|2012-05-23T08:00:58Z|" +
+				"2012-05-23|http://localhost:3000/john_smith|" +
+				"http://localhost:3000/uploads/user/avatar/1/index.jpg|false",
 		}
 		for i, n := range got.Data.Users.Nodes {
 			line := strings.Join([]string{n.ID, n.Username, n.Name, n.State, str(n.PublicEmail),
-				str(n.CreatedAt), str(n.LastActivityOn), n.WebURL, str(n.AvatarURL), fmt.Sprint(n.Bot)}, " ")
+				str(n.CreatedAt), str(n.LastActivityOn), n.WebURL, str(n.AvatarURL),
+				fmt.Sprint(n.Bot)}, "|")
 			if i >= len(want) || line != want[i] {
 				t.Errorf("node %d: got\n%s\nwant\n%s", i, line, want[min(i, len(want)-1)])
 			}
@@ -178,11 +191,7 @@ func TestGraphQLUsers(t *testing.T) {
 		var seen []string
 		var after any
 		for pages := 0; pages < 10; pages++ {
-			var got gqlUsersResponse
-			vars := map[string]any{"ids": gids(all...), "first": 20, "after": after}
-			if _, err := client.GraphQL.Do(gitlab.GraphQLQuery{Query: usersQuery, Variables: vars}, &got); err != nil {
-				t.Fatalf("GraphQL.Do: %v", err)
-			}
+			got := mustUsersQuery(t, client, map[string]any{"ids": gids(all...), "first": 20, "after": after})
 			for _, n := range got.Data.Users.Nodes {
 				seen = append(seen, n.ID)
 			}
@@ -199,11 +208,7 @@ func TestGraphQLUsers(t *testing.T) {
 	t.Run("Prefix", func(t *testing.T) {
 		srv := mustSampleServer(t, gitlabtest.Options{Prefix: "/gitlab"})
 		client := mustClient(t, srv, testToken)
-		var got gqlUsersResponse
-		vars := map[string]any{"ids": gids(139)}
-		if _, err := client.GraphQL.Do(gitlab.GraphQLQuery{Query: usersQuery, Variables: vars}, &got); err != nil {
-			t.Fatalf("GraphQL.Do: %v", err)
-		}
+		got := mustUsersQuery(t, client, map[string]any{"ids": gids(139)})
 		if n := got.Data.Users.Nodes; len(n) != 1 || n[0].Username != "abc2" {
 			t.Errorf("got %+v, want user 139 abc2", n)
 		}
@@ -215,13 +220,10 @@ func TestGraphQLUsers(t *testing.T) {
 	t.Run("Zone", func(t *testing.T) {
 		srv := mustSampleServer(t, gitlabtest.Options{Zone: time.FixedZone("CET", 3600)})
 		client := mustClient(t, srv, testToken)
-		var got gqlUsersResponse
-		vars := map[string]any{"ids": gids(1)}
-		if _, err := client.GraphQL.Do(gitlab.GraphQLQuery{Query: usersQuery, Variables: vars}, &got); err != nil {
-			t.Fatalf("GraphQL.Do: %v", err)
-		}
-		if n := got.Data.Users.Nodes; len(n) != 1 || n[0].CreatedAt == nil || *n[0].CreatedAt != "2012-05-23T09:00:58+01:00" {
-			t.Errorf("got %+v, want createdAt 2012-05-23T09:00:58+01:00", n)
+		got := mustUsersQuery(t, client, map[string]any{"ids": gids(1)})
+		const want = "2012-05-23T09:00:58+01:00"
+		if n := got.Data.Users.Nodes; len(n) != 1 || n[0].CreatedAt == nil || *n[0].CreatedAt != want {
+			t.Errorf("got %+v, want createdAt %s", n, want)
 		}
 	})
 }
@@ -235,7 +237,8 @@ func TestGraphQLAuth(t *testing.T) {
 		var got gqlUsersResponse
 		resp, err := client.GraphQL.Do(gitlab.GraphQLQuery{Query: usersQuery, Variables: vars}, &got)
 		var gerr *gitlab.GraphQLResponseError
-		if !errors.As(err, &gerr) || len(gerr.Errors.Errors) == 0 || gerr.Errors.Errors[0].Message != "Invalid token" {
+		if !errors.As(err, &gerr) || len(gerr.Errors.Errors) == 0 ||
+			gerr.Errors.Errors[0].Message != "Invalid token" {
 			t.Errorf("got error %v, want a GraphQLResponseError saying Invalid token", err)
 		}
 		if resp == nil || resp.StatusCode != http.StatusUnauthorized {
@@ -266,7 +269,8 @@ func TestGraphQLAuth(t *testing.T) {
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("got error %v, want status 200", err)
 		}
-		if got.Data.Users != nil || len(got.Errors) == 0 || !strings.Contains(got.Errors[0].Message, "permission") {
+		if got.Data.Users != nil || len(got.Errors) == 0 ||
+			!strings.Contains(got.Errors[0].Message, "permission") {
 			t.Errorf("got %+v, want users null and a permission error", got)
 		}
 	})

@@ -44,7 +44,9 @@ func fastBackoff(_, _ time.Duration, _ int, _ *http.Response) time.Duration {
 }
 
 // mustClient returns the real client aimed at srv with token.
-func mustClient(tb testing.TB, srv *gitlabtest.Server, token string, opts ...gitlab.ClientOptionFunc) *gitlab.Client {
+func mustClient(
+	tb testing.TB, srv *gitlabtest.Server, token string, opts ...gitlab.ClientOptionFunc,
+) *gitlab.Client {
 	tb.Helper()
 	opts = append([]gitlab.ClientOptionFunc{gitlab.WithBaseURL(srv.URL())}, opts...)
 	c, err := gitlab.NewClient(token, opts...)
@@ -61,7 +63,9 @@ func mustGet(tb testing.TB, url string, header map[string]string) (*http.Respons
 	return mustDo(tb, http.MethodGet, url, header, nil)
 }
 
-func mustDo(tb testing.TB, method, url string, header map[string]string, body []byte) (*http.Response, []byte) {
+func mustDo(
+	tb testing.TB, method, url string, header map[string]string, body []byte,
+) (*http.Response, []byte) {
 	tb.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {

@@ -257,6 +257,9 @@ func (o *object) pick(keys ...string) *object {
 
 // without encodes the object minus the given keys; it returns nil if none of them is present.
 func (o *object) without(drop map[string]bool) []byte {
+	if !slices.ContainsFunc(o.keys, func(k string) bool { return drop[k] }) {
+		return nil
+	}
 	s := &object{}
 	for i, k := range o.keys {
 		if !drop[k] {
@@ -282,11 +285,12 @@ func appendKey(b []byte, k string) []byte {
 }
 
 // parseTime reads the timestamps GitLab writes and accepts in query strings: RFC 3339 with
-// or without fractional seconds and with any offset, a local date-time without offset (taken
-// as UTC) or a date.
+// or without fractional seconds and with any offset (with or without its colon), a
+// date-time without offset (taken as UTC) or a date.
 func parseTime(s string) (time.Time, error) {
 	for _, layout := range []string{
 		time.RFC3339Nano,
+		"2006-01-02T15:04:05.999999999Z0700",
 		"2006-01-02T15:04:05.999999999",
 		"2006-01-02 15:04:05.999999999Z07:00",
 		"2006-01-02",

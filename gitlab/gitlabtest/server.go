@@ -217,35 +217,33 @@ func (s *Server) parseRoute(r *http.Request) route {
 	return route{kind: kindOther}
 }
 
-// statusRecorder remembers the status written, for the status_<code> counters.
+// statusRecorder counts the status written under status_<code>, before the answer leaves,
+// so that a client that got its answer also sees it counted.
 type statusRecorder struct {
 	http.ResponseWriter
+	s      *Server
 	status int
 }
 
 func (w *statusRecorder) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
+		w.s.countStatus(code)
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusRecorder) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(b)
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	rt := s.parseRoute(r)
-	rec := &statusRecorder{ResponseWriter: w}
+	rec := &statusRecorder{ResponseWriter: w, s: s}
 	observed, reset := s.record(rt.kind, r.URL.RequestURI())
-	defer func() {
-		if rec.status != 0 {
-			s.countStatus(rec.status)
-		}
-	}()
 
 	// Latency and faults come first, as they would from the network and the load balancer.
 	if !sleep(r.Context(), s.opts.Latency) {
@@ -266,11 +264,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.serveGraphQL(rec, r)
 		return
 	}
+	if rt.kind == kindOther && rt.ref == "" {
+		// GitLab's catch-all route answers before authentication.
+		writeJSON(rec, http.StatusNotFound, bodyRouteNotFound)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		if rt.kind == kindOther {
-			writeJSON(rec, http.StatusNotFound, bodyRouteNotFound)
-			return
-		}
 		rec.Header().Set("Allow", "GET, HEAD")
 		writeJSON(rec, http.StatusMethodNotAllowed, `{"error":"405 Not Allowed"}`)
 		return

@@ -52,6 +52,7 @@ var (
 
 	mu       sync.Mutex
 	host     string    // the emulator's host:port, once started or found
+	preset   string    // FIRESTORE_EMULATOR_HOST before the first call
 	hostErr  error     // why there is no emulator
 	running  *emulator // the emulator this process started, if any
 	stopped  bool      // Stop was called
@@ -77,17 +78,7 @@ var (
 func Firestore(tb testing.TB) *firestore.Client {
 	tb.Helper()
 	if _, err := emulatorHost(); err != nil {
-		msg := fmt.Sprintf("testenv: no Firestore emulator: %v\n"+
-			"\t%s is not set, so the test starts one with\n"+
-			"\t\tgcloud emulators firestore start --host-port=127.0.0.1:PORT --quiet\n"+
-			"\twhich needs gcloud on PATH with its cloud-firestore-emulator component "+
-			"(gcloud components install cloud-firestore-emulator) and Java 11 or later.\n"+
-			"\tOr start an emulator yourself and export %s=127.0.0.1:PORT.",
-			err, EnvFirestoreHost, EnvFirestoreHost)
-		if os.Getenv("CI") == "true" {
-			msg = "CI=true: Firestore tests must run in CI, and there is no emulator.\n" + msg
-		}
-		tb.Fatal(msg)
+		tb.Fatal(noEmulator(err))
 	}
 	client, err := firestore.NewClient(context.Background(), ProjectID)
 	if err != nil {
@@ -95,6 +86,31 @@ func Firestore(tb testing.TB) *firestore.Client {
 	}
 	tb.Cleanup(func() { client.Close() })
 	return client
+}
+
+// noEmulator returns the message for a test that finds no emulator: why,
+// and how to get one.
+func noEmulator(err error) string {
+	var b strings.Builder
+	if os.Getenv("CI") == "true" {
+		b.WriteString("CI=true: the Firestore tests must run in CI, but there is no emulator.\n")
+	}
+	fmt.Fprintf(&b, "testenv: no Firestore emulator: %v\n", err)
+	mu.Lock()
+	h := preset
+	mu.Unlock()
+	if h != "" {
+		fmt.Fprintf(&b, "\t%s=%s: start the emulator there, or unset the variable "+
+			"and the tests start one themselves.", EnvFirestoreHost, h)
+		return b.String()
+	}
+	fmt.Fprintf(&b, "\t%s is not set, so the tests start an emulator with\n"+
+		"\t\tgcloud emulators firestore start --host-port=127.0.0.1:PORT --quiet\n"+
+		"\twhich needs gcloud on PATH, its cloud-firestore-emulator component "+
+		"(gcloud components install cloud-firestore-emulator) and Java 11 or later.\n"+
+		"\tOr start an emulator yourself and export %s=127.0.0.1:PORT.",
+		EnvFirestoreHost, EnvFirestoreHost)
+	return b.String()
 }
 
 // UniqueName returns a name that starts with prefix and that no other test,
@@ -135,10 +151,11 @@ func Stop() {
 // the first call.
 func emulatorHost() (string, error) {
 	startOnce.Do(func() {
+		p := os.Getenv(EnvFirestoreHost)
 		h, e, err := findOrStart()
 		mu.Lock()
 		defer mu.Unlock()
-		host, running, hostErr = h, e, err
+		preset, host, running, hostErr = p, h, e, err
 	})
 
 	mu.Lock()

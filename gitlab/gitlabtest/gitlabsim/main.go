@@ -36,7 +36,8 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("gitlabsim", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:9999", "address to listen on")
-	token := fs.String("token", os.Getenv("GITLAB_SIM_TOKEN"), "token requests must carry (default $GITLAB_SIM_TOKEN)")
+	token := fs.String("token", os.Getenv("GITLAB_SIM_TOKEN"),
+		"token requests must carry (default $GITLAB_SIM_TOKEN)")
 	prefix := fs.String("prefix", "", "path prefix of a self-managed instance, such as /gitlab")
 	latency := fs.Duration("latency", 0, "latency added to every response")
 	zone := fs.String("zone", "", "time zone of timestamps the simulator writes (default UTC)")
