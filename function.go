@@ -62,6 +62,10 @@ type Service struct {
 // maxRequestBody bounds what a call may send.
 const maxRequestBody = 64 << 10
 
+// runGrace is how long past its budget a run may take to write its last
+// batch and checkpoint before its context is cancelled.
+const runGrace = 5 * time.Minute
+
 // ServeHTTP runs one sync. It answers 200 when every table succeeded (or the
 // run was skipped), 500 when any failed or the configuration is bad, 409
 // when another run holds the lease, 400 for a bad request; always JSON.
@@ -92,7 +96,12 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	sum, err := s.run(r.Context(), cfg, req, log)
+	// The run is bounded by its own budget, not by the caller: Cloud
+	// Scheduler stops waiting after 30 minutes, and a run cut then would
+	// throw away the batch it was writing.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), cfg.MaxRunTime+runGrace)
+	defer cancel()
+	sum, err := s.run(ctx, cfg, req, log)
 	var held *state.HeldError
 	switch {
 	case errors.As(err, &held):

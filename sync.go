@@ -380,6 +380,11 @@ func (r *run) syncProjects(ctx context.Context, ts *TableSummary) {
 	if ts.Status == StatusFailed {
 		ts.Error = "some projects could not be read; see projects"
 	}
+	defer func() {
+		for _, ps := range ts.Projects {
+			r.logProject(table.Projects, ps)
+		}
+	}()
 	if len(rows) == 0 {
 		return
 	}
@@ -387,6 +392,7 @@ func (r *run) syncProjects(ctx context.Context, ts *TableSummary) {
 		ts.Status, ts.Error = StatusFailed, err.Error()
 		for _, ps := range ts.Projects {
 			if ps.RowsWritten > 0 {
+				ps.Status, ps.Reason = StatusFailed, "row not written"
 				ps.RowsWritten, ps.CursorAfter = 0, ps.CursorBefore
 			}
 		}
@@ -647,6 +653,8 @@ func (r *run) logProject(tableName string, ps *ProjectSummary) {
 
 // syncUsers fetches the users merge requests refer to that are not written
 // yet, in batches, and writes them.
+// TODO: refresh users no new merge request refers to; their state and
+// last_activity_on go stale until one does (or a full refresh of users).
 func (r *run) syncUsers(ctx context.Context, ts *TableSummary) {
 	ids := make([]int64, 0, len(r.pending))
 	for id := range r.pending {

@@ -113,11 +113,11 @@ var ErrUnauthorized = errors.New("gitlab rejected the token (401 Unauthorized): 
 // Error is a failed GitLab call: what was asked, of which project, and what
 // the failure means.
 type Error struct {
-	Op        string // e.g. "get project", "list merge requests"
-	Project   string // configured reference or numeric id, "" if none
-	Status    int    // HTTP status, 0 when no response arrived
-	Decision  Decision
-	Err       error
+	Op       string // e.g. "get project", "list merge requests"
+	Project  string // configured reference or numeric id, "" if none
+	Status   int    // HTTP status, 0 when no response arrived
+	Decision Decision
+	Err      error
 }
 
 func (e *Error) Error() string {

@@ -215,6 +215,8 @@ const usersQuery = `query($ids: [ID!], $first: Int) {
 // The users table's email is the public email: GraphQL shows no other to
 // anyone but the user, and REST's per-user endpoint is limited to 300
 // requests per 10 minutes on gitlab.com.
+// TODO: with an admin token, read primary emails from the admin REST user
+// list (keyset-paged /users) instead of leaving them to public_email.
 //
 // GitLab API docs: https://docs.gitlab.com/api/graphql/reference/#queryusers
 func (c *Client) Users(ctx context.Context, ids []int64) ([]table.User, error) {

@@ -397,6 +397,9 @@ func testSeparateConnections(t *testing.T, open opener) {
 	MustAcquire(t, b, "run-b", t0, time.Hour)
 }
 
+// testConcurrentAcquire races two runs for the lease. On the Firestore
+// emulator each round takes seconds: the emulator settles the two
+// transactions' lock conflict by a lock timeout, and the loser retries.
 func testConcurrentAcquire(t *testing.T, open opener) {
 	tests := []struct {
 		name string

@@ -264,7 +264,7 @@ func TestLocalSync_Errors(t *testing.T) {
 					t.Errorf("%s project %s: status %q reason %q, want skipped with %d", tbl, ps.Project, ps.Status, ps.Reason, status)
 				}
 			}
-			if !strings.Contains(r.stderr, "WARN  merge_requests: project "+h.refs[1]+" skipped") {
+			if !strings.Contains(r.stderr, "gitlab-sync: project "+h.refs[1]+" skipped: get project") {
 				t.Errorf("stderr does not warn of the skipped project:\n%s", r.stderr)
 			}
 			mrs := h.rows("merge_requests", "project_id")

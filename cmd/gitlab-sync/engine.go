@@ -36,7 +36,7 @@ func (m *Main) engine(ctx context.Context, cfg gitlabsync.Config, log *slog.Logg
 // cloudEngine is the function's engine: BigQuery, Firestore, and the token
 // from the configuration or Secret Manager.
 func (m *Main) cloudEngine(ctx context.Context, cfg gitlabsync.Config, log *slog.Logger) (*gitlabsync.Engine, func(), error) {
-	cloud, err := gitlabsync.NewCloud(ctx, cfg, gitlabsync.CloudOptions{})
+	cloud, err := gitlabsync.NewCloud(ctx, cfg, m.Cloud)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -60,7 +60,7 @@ func (m *Main) cloudEngine(ctx context.Context, cfg gitlabsync.Config, log *slog
 // state file state_path. It holds the state file's run lock until the
 // returned function is called.
 func (m *Main) localEngine(ctx context.Context, cfg gitlabsync.Config, log *slog.Logger) (*gitlabsync.Engine, func(), error) {
-	token, err := localToken(ctx, cfg)
+	token, err := m.localToken(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -102,11 +102,11 @@ func (m *Main) localEngine(ctx context.Context, cfg gitlabsync.Config, log *slog
 
 // localToken returns the configured token, reading it from Secret Manager
 // when gitlab_token_secret names a version.
-func localToken(ctx context.Context, cfg gitlabsync.Config) (string, error) {
+func (m *Main) localToken(ctx context.Context, cfg gitlabsync.Config) (string, error) {
 	if cfg.TokenSecret == "" {
 		return cfg.Token, nil
 	}
-	sm, err := secretmanager.NewClient(ctx)
+	sm, err := secretmanager.NewClient(ctx, m.Cloud.SecretManager...)
 	if err != nil {
 		return "", fmt.Errorf("secretmanager.NewClient (to read gitlab_token_secret): %w", err)
 	}
@@ -117,6 +117,10 @@ func localToken(ctx context.Context, cfg gitlabsync.Config) (string, error) {
 // wrapDestination lets a test build wrap the destination (see
 // testhooks.go); it returns d itself otherwise.
 var wrapDestination = func(d gitlabsync.Destination) gitlabsync.Destination { return d }
+
+// crashAfterUpsertEnv names a table in a test build: the process kills
+// itself (SIGKILL) right after the first batch of that table is written.
+const crashAfterUpsertEnv = "GITLAB_SYNC_TEST_CRASH_AFTER_UPSERT"
 
 // duckDest is the DuckDB file as a destination. It opens the file on the
 // first Prepare, so a run that does not start (another holds the lease, or

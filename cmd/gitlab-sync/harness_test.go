@@ -17,6 +17,7 @@ import (
 
 	gitlabsync "github.com/gitlab-bigquery-sync/gitlabsync"
 	"github.com/gitlab-bigquery-sync/gitlabsync/gitlab/gitlabtest"
+	"github.com/gitlab-bigquery-sync/gitlabsync/internal/testenv"
 	"github.com/gitlab-bigquery-sync/gitlabsync/load/duckdb"
 )
 
@@ -38,6 +39,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	testenv.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -60,6 +62,9 @@ type harness struct {
 	refs    []string          // configured project refs
 	projIDs []int64           // their numeric ids
 	outputs []string          // everything the command printed
+
+	// cloud points the in-process command at emulators.
+	cloud gitlabsync.CloudOptions
 }
 
 // result is what one run of the command gave.
@@ -163,6 +168,7 @@ func (h *harness) main(args ...string) (*Main, *syncBuffer, *syncBuffer) {
 		Env:    h.lookup,
 		Stdout: stdout,
 		Stderr: stderr,
+		Cloud:  h.cloud,
 	}
 	return m, stdout, stderr
 }
@@ -349,22 +355,31 @@ func (h *harness) simMergeRequests(since time.Time) map[int64]string {
 // requests refer to.
 func (h *harness) simUsers() map[int64]bool {
 	out := map[int64]bool{}
+	for _, pid := range h.projIDs {
+		for _, mr := range h.sim.MergeRequests(pid) {
+			for id := range mrUsers(mr) {
+				out[id] = true
+			}
+		}
+	}
+	return out
+}
+
+// mrUsers returns the ids of the users a simulated merge request refers to.
+func mrUsers(mr map[string]any) map[int64]bool {
+	out := map[int64]bool{}
 	add := func(v any) {
 		if m, ok := v.(map[string]any); ok && m["id"] != nil {
 			out[int64(m["id"].(float64))] = true
 		}
 	}
-	for _, pid := range h.projIDs {
-		for _, mr := range h.sim.MergeRequests(pid) {
-			for _, k := range []string{"author", "assignee", "merged_by", "merge_user", "closed_by"} {
-				add(mr[k])
-			}
-			for _, k := range []string{"assignees", "reviewers"} {
-				if list, ok := mr[k].([]any); ok {
-					for _, u := range list {
-						add(u)
-					}
-				}
+	for _, k := range []string{"author", "assignee", "merged_by", "merge_user", "closed_by"} {
+		add(mr[k])
+	}
+	for _, k := range []string{"assignees", "reviewers"} {
+		if list, ok := mr[k].([]any); ok {
+			for _, u := range list {
+				add(u)
 			}
 		}
 	}

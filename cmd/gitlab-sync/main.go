@@ -70,6 +70,10 @@ type Main struct {
 	// and errors.
 	Stdout, Stderr io.Writer
 
+	// Cloud points the Google Cloud clients elsewhere (emulators in tests);
+	// the zero value uses Google with the environment's credentials.
+	Cloud gitlabsync.CloudOptions
+
 	// Set by ParseFlags.
 	Serve      bool               // the serve subcommand
 	ConfigPath string             // -config
@@ -258,7 +262,10 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("write the summary: %w", err)
 	}
 	if sum.Status == gitlabsync.StatusSkipped {
-		fmt.Fprintf(m.Stderr, "gitlab-sync: skipped: %s; run with -force to sync now\n", sum.SkipReason)
+		fmt.Fprintln(m.Stderr, "gitlab-sync: run skipped: sync_interval_hours has not passed; -force runs it now")
+	}
+	for _, line := range skippedProjects(sum) {
+		fmt.Fprintf(m.Stderr, "gitlab-sync: %s\n", line)
 	}
 	if sum.Failed() {
 		return runFailedError{sum: sum, timeout: timeout, ctxErr: ctx.Err()}
@@ -333,6 +340,24 @@ func (e runFailedError) lines() []string {
 		out = append(out, fmt.Sprintf("stopped by -timeout %s; raise it, or lower max_run_minutes so the run stops itself in time", e.timeout))
 	case errors.Is(e.ctxErr, context.Canceled):
 		out = append(out, "interrupted")
+	}
+	return out
+}
+
+// skippedProjects lists the projects a run left out because the token may
+// not see them (403, 404: often a mistyped path), once each: a run that
+// skips them still succeeds, so they are easy to miss.
+func skippedProjects(sum *gitlabsync.Summary) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, ts := range sum.Tables {
+		for _, ps := range ts.Projects {
+			if ps.Status != gitlabsync.StatusSkipped || seen[ps.Project] || strings.HasPrefix(ps.Reason, "not reached: ") {
+				continue
+			}
+			seen[ps.Project] = true
+			out = append(out, fmt.Sprintf("project %s skipped: %s", ps.Project, ps.Reason))
+		}
 	}
 	return out
 }

@@ -14,10 +14,6 @@ import (
 // gitlabsync_testhooks). It lets a test kill the process at the one moment
 // no test can hit from outside: rows durably written, checkpoint not.
 
-// crashAfterUpsertEnv names a table: the process kills itself (SIGKILL)
-// right after the first batch of that table is written.
-const crashAfterUpsertEnv = "GITLAB_SYNC_TEST_CRASH_AFTER_UPSERT"
-
 func init() {
 	name := os.Getenv(crashAfterUpsertEnv)
 	if name == "" {
