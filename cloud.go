@@ -127,10 +127,12 @@ func (c *Cloud) Engine(cfg Config, token string, gl gitlab.Options) (*Engine, er
 	if dataset == "" {
 		dataset = DefaultBigQueryDataset
 	}
+	bq := load.NewBigQuery(c.BigQuery, dataset, cfg.BigQueryLocation)
+	bq.Connection = cfg.ConnectionID
 	return &Engine{
 		Config: cfg,
 		Source: src,
-		Dest:   load.NewBigQuery(c.BigQuery, dataset, cfg.BigQueryLocation),
+		Dest:   bq,
 		Store:  state.NewFirestoreStore(c.Firestore, cfg.StateCollection, cfg.ConnectionID),
 	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -274,11 +275,14 @@ func (c Config) problems() []string {
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		p = append(p, fmt.Sprintf("gitlab_base_url=%q: want the instance's address, such as https://gitlab.com or https://example.com/gitlab", c.BaseURL))
+	} else if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		p = append(p, fmt.Sprintf("gitlab_base_url=%q: use https; over http the token would cross the network in clear", c.BaseURL))
 	} else if strings.Contains(u.Path, "/api/") || strings.HasSuffix(u.Path, "/api") {
 		p = append(p, fmt.Sprintf("gitlab_base_url=%q: give the instance's address without /api/v4", c.BaseURL))
 	}
 	if c.TokenSecret != "" && !secretPattern.MatchString(c.TokenSecret) {
-		p = append(p, fmt.Sprintf("gitlab_token_secret=%q: want projects/PROJECT/secrets/NAME/versions/VERSION (VERSION may be latest)", c.TokenSecret))
+		// The value is not quoted: it may be a token pasted in the wrong key.
+		p = append(p, "gitlab_token_secret is not a Secret Manager version name: want projects/PROJECT/secrets/NAME/versions/VERSION (VERSION may be latest); to give the token itself, use gitlab_token")
 	}
 	if (c.SyncProjects || c.SyncMergeRequests) && len(c.Projects) == 0 {
 		p = append(p, "gitlab_project_ids is empty: list the projects to sync, comma-separated numeric ids or group/sub/project paths")
@@ -306,10 +310,21 @@ func (c Config) problems() []string {
 	if c.BigQueryDataset != "" && !datasetPattern.MatchString(c.BigQueryDataset) {
 		p = append(p, fmt.Sprintf("bigquery_dataset=%q: want letters, digits and underscores", c.BigQueryDataset))
 	}
+	if !connectionPattern.MatchString(c.StateCollection) {
+		p = append(p, fmt.Sprintf("state_collection=%q: want a Firestore collection id of letters, digits, _ and -", c.StateCollection))
+	}
 	if !connectionPattern.MatchString(c.ConnectionID) {
 		p = append(p, fmt.Sprintf("connection_id=%q: want letters, digits, _ and -", c.ConnectionID))
 	}
 	return p
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Tables returns the enabled tables in the order a run syncs them.

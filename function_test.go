@@ -503,3 +503,93 @@ func TestSyncGitLab_CrashBetweenLoadAndCheckpoint(t *testing.T) {
 		t.Errorf("users after crash and rerun: got %d, want %d", got, want)
 	}
 }
+
+func TestSyncGitLab_MaxRecordsWithBulkUpdate(t *testing.T) {
+	// 30 merge requests updated at the same instant (a bulk edit), with a
+	// cap of 7 a run: the runs must still get through them all.
+	h := MustHarness(t)
+	const pid = 5151
+	h.sim.GenerateMergeRequests(pid, 30, time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC), 0)
+	h.projIDs = []int64{pid}
+	h.set("GITLAB_PROJECT_IDS", fmt.Sprint(pid))
+	h.set("MAX_RECORDS_PER_SYNC", "7")
+	for run := 1; ; run++ {
+		if run > 5 {
+			t.Fatalf("still more to do after %d runs", run-1)
+		}
+		if sum := h.MustSync(""); !sum.More {
+			break
+		}
+	}
+	if got := len(h.rows("merge_requests")); got != 30 {
+		t.Errorf("merge requests = %d, want 30", got)
+	}
+}
+
+func TestSyncGitLab_DuplicateProjectRef(t *testing.T) {
+	h := MustHarness(t)
+	id := h.projIDs[0]
+	h.set("GITLAB_PROJECT_IDS", fmt.Sprintf("%d,%s", id, h.sim.ProjectPath(id)))
+	h.projIDs = []int64{id}
+	sum := h.MustSync("")
+	ps := sum.table(t, "merge_requests").Projects[1]
+	if ps.Status != StatusSkipped || !strings.Contains(ps.Reason, "listed twice") {
+		t.Errorf("second reference: status %q reason %q, want skipped as listed twice", ps.Status, ps.Reason)
+	}
+	if got, want := sum.table(t, "merge_requests").RowsWritten, int64(len(h.simMergeRequests(time.Time{}))); got != want {
+		t.Errorf("rows written = %d, want %d (once)", got, want)
+	}
+}
+
+func TestSyncGitLab_TimeBudget(t *testing.T) {
+	h := MustHarness(t)
+	cfg, err := LoadConfig(h.svc.Env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cloud, err := h.svc.clients(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A clock that moves a minute with every GitLab request, against a
+	// budget of 20 minutes, and pages of 5: the first run cannot read all.
+	base := time.Now()
+	clock := func() time.Time { return base.Add(time.Minute * time.Duration(h.sim.Requests("total"))) }
+	opts := h.svc.GitLab
+	opts.PerPage = 5
+	cfg.MaxRunTime = 20 * time.Minute
+	for run := 1; ; run++ {
+		if run > 10 {
+			t.Fatalf("still more to do after %d runs", run-1)
+		}
+		engine, err := cloud.Engine(cfg, testToken, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		engine.Now, engine.BatchSize = clock, 3
+		sum, err := engine.Run(context.Background(), Request{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Status == StatusFailed {
+			t.Fatalf("run %d failed: %+v", run, sum)
+		}
+		if !sum.More {
+			if run == 1 {
+				t.Errorf("the first run finished within its budget; want it stopped early")
+			}
+			break
+		}
+		reasons := ""
+		for _, ts := range sum.Tables {
+			reasons += ts.StopReason
+		}
+		if !strings.Contains(reasons, "max_run_minutes") {
+			t.Errorf("run %d: more without max_run_minutes as the reason (%q)", run, reasons)
+		}
+	}
+	got := h.rows("merge_requests", "title", "state", "updated_at")
+	if want := h.simMergeRequests(time.Time{}); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("after the budgeted runs: %d merge requests, want %d", len(got), len(want))
+	}
+}

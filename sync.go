@@ -40,8 +40,10 @@ const (
 	maxSeen = 1000
 
 	// leaseMargin is added to the run's time budget to make the lease's
-	// lifetime, so that a lease left by a crashed run expires on its own.
-	leaseMargin = 10 * time.Minute
+	// lifetime, so that a lease left by a crashed run expires on its own
+	// before the next hourly call. A run's context ends at its budget plus
+	// 5 minutes (function.go), so a live run never outlasts its lease.
+	leaseMargin = 6 * time.Minute
 
 	// progressEvery is how often a long table logs its progress.
 	progressEvery = 10 * time.Second
@@ -97,6 +99,9 @@ func (r Request) Validate(cfg Config) error {
 			}
 		}
 	}
+	if slices.Contains(r.FullRefresh, table.Users) {
+		return errors.New("full_refresh of users: users have no cursor; a full refresh of merge_requests fetches every user they refer to again")
+	}
 	return nil
 }
 
@@ -120,6 +125,7 @@ type run struct {
 	id       string
 	started  time.Time
 	deadline time.Time
+	readCtx  context.Context // ends with the time budget: GitLab reads stop there
 	st       state.State
 	sum      *Summary
 	projects []resolved // configured projects, in order
@@ -177,6 +183,12 @@ func (r *run) do(ctx context.Context) (*Summary, error) {
 		}
 	}()
 
+	// Reads from GitLab end with the budget; writes get the caller's context,
+	// which leaves them time to land and checkpoint.
+	readCtx, cancelRead := context.WithTimeout(ctx, r.Config.MaxRunTime)
+	defer cancelRead()
+	r.readCtx = readCtx
+
 	st, err := r.Store.Load(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the sync state: %w", err)
@@ -216,7 +228,7 @@ func (r *run) do(ctx context.Context) (*Summary, error) {
 		r.pending[id] = true
 	}
 	if slices.Contains(tables, table.Projects) || slices.Contains(tables, table.MergeRequests) {
-		r.resolveProjects(ctx)
+		r.resolveProjects(r.readCtx)
 	}
 	for _, def := range defs {
 		ts := &TableSummary{Table: def.Name, Status: StatusOK, started: r.now(),
@@ -315,12 +327,23 @@ func (r *run) logTable(ts *TableSummary) {
 // overBudget reports whether the run's time budget is spent.
 func (r *run) overBudget() bool { return !r.now().Before(r.deadline) }
 
+// Reasons a configured project is left out of a run without failing it.
+var (
+	errOutOfTime = errors.New("not reached: max_run_minutes spent")
+	errDuplicate = errors.New("listed twice in gitlab_project_ids")
+)
+
 // resolveProjects fetches each configured project once: its numeric id for
 // the cursors, its row for the projects table.
 func (r *run) resolveProjects(ctx context.Context) {
+	first := map[int64]string{}
 	for _, ref := range r.Config.Projects {
 		if r.fatal != nil {
 			r.projects = append(r.projects, resolved{ref: ref, err: r.fatal})
+			continue
+		}
+		if r.overBudget() {
+			r.projects = append(r.projects, resolved{ref: ref, err: errOutOfTime})
 			continue
 		}
 		before := r.Source.Requests()
@@ -328,20 +351,33 @@ func (r *run) resolveProjects(ctx context.Context) {
 		if gitlab.ClassifyError(err) == gitlab.FailRun {
 			r.fatal = err
 		}
+		if ctx.Err() != nil && err != nil {
+			err = errOutOfTime
+		}
+		if err == nil {
+			if other, ok := first[p.ProjectID]; ok {
+				err = fmt.Errorf("%w: same project as %q", errDuplicate, other)
+			}
+			first[p.ProjectID] = ref
+		}
 		r.projects = append(r.projects, resolved{ref: ref, row: p, err: err, requests: r.Source.Requests() - before})
 	}
 }
 
-// projectFailure fills a project summary from a GitLab error and says
-// whether the project was only skipped.
-func projectFailure(ps *ProjectSummary, err error) (skipped bool) {
+// projectFailure fills a project summary from the error that kept it out of
+// the table and says whether the project was only skipped.
+func (r *run) projectFailure(ts *TableSummary, ps *ProjectSummary, err error) (skipped bool) {
 	ps.Reason = err.Error()
-	if gitlab.ClassifyError(err) == gitlab.SkipProject {
-		ps.Status = StatusSkipped
-		return true
+	switch {
+	case errors.Is(err, errOutOfTime):
+		ts.More, ts.StopReason = true, "max_run_minutes"
+	case errors.Is(err, errDuplicate), gitlab.ClassifyError(err) == gitlab.SkipProject:
+	default:
+		ps.Status = StatusFailed
+		return false
 	}
-	ps.Status = StatusFailed
-	return false
+	ps.Status = StatusSkipped
+	return true
 }
 
 // syncProjects writes the configured projects that changed since their
@@ -354,7 +390,7 @@ func (r *run) syncProjects(ctx context.Context, ts *TableSummary) {
 		ps := &ProjectSummary{Project: p.ref, Status: StatusOK, Requests: p.requests}
 		ts.Projects = append(ts.Projects, ps)
 		if p.err != nil {
-			if !projectFailure(ps, p.err) {
+			if !r.projectFailure(ts, ps, p.err) {
 				ts.Status = StatusFailed
 			}
 			continue
@@ -483,8 +519,12 @@ func (m *mrCursor) state() state.Cursor {
 // mrBatch gathers merge requests of several projects until it is flushed.
 type mrBatch struct {
 	rows    []table.Row
-	touched map[int64]bool // projects with rows in the batch
+	touched map[int64]int  // rows in the batch per project
 	users   map[int64]bool // users the rows refer to
+}
+
+func newMRBatch() *mrBatch {
+	return &mrBatch{touched: map[int64]int{}, users: map[int64]bool{}}
 }
 
 // syncMergeRequests streams each project's merge requests changed since its
@@ -492,7 +532,7 @@ type mrBatch struct {
 // are saved.
 func (r *run) syncMergeRequests(ctx context.Context, ts *TableSummary) {
 	limit := r.Config.MaxRecordsPerSync
-	batch := &mrBatch{touched: map[int64]bool{}, users: map[int64]bool{}}
+	batch := newMRBatch()
 	cursors := map[int64]*mrCursor{}
 	summaries := map[int64]*ProjectSummary{}
 	lastProgress := r.now()
@@ -514,17 +554,21 @@ func (r *run) syncMergeRequests(ctx context.Context, ts *TableSummary) {
 		if err != nil {
 			// Neither rows nor cursors are trusted after a failed write: the
 			// next run reads them again from the last checkpoint.
-			batch = &mrBatch{touched: map[int64]bool{}, users: map[int64]bool{}}
+			for pid := range batch.touched {
+				summaries[pid].Status, summaries[pid].Reason = StatusFailed, "rows not written: "+err.Error()
+			}
+			batch = newMRBatch()
 			return err
 		}
-		for pid := range batch.touched {
+		for pid, n := range batch.touched {
 			summaries[pid].CursorAfter = formatCursor(cursors[pid].updatedAt)
+			summaries[pid].RowsWritten += int64(n)
 		}
 		for _, id := range cp.AddUsers {
 			r.pending[id] = true
 		}
 		ts.RowsWritten += int64(len(batch.rows))
-		batch = &mrBatch{touched: map[int64]bool{}, users: map[int64]bool{}}
+		batch = newMRBatch()
 		return nil
 	}
 
@@ -533,13 +577,17 @@ func (r *run) syncMergeRequests(ctx context.Context, ts *TableSummary) {
 		ps := &ProjectSummary{Project: p.ref, Status: StatusOK}
 		ts.Projects = append(ts.Projects, ps)
 		if p.err != nil {
-			if !projectFailure(ps, p.err) {
+			if !r.projectFailure(ts, ps, p.err) {
 				ts.Status = StatusFailed
 			}
 			continue
 		}
 		pid := p.row.ProjectID
 		ps.ProjectID = pid
+		if !stopped && r.overBudget() {
+			stopped = true
+			ts.More, ts.StopReason = true, "max_run_minutes"
+		}
 		if stopped {
 			ps.Status, ps.Reason = StatusSkipped, "not reached: "+ts.StopReason
 			continue
@@ -561,20 +609,22 @@ func (r *run) syncMergeRequests(ctx context.Context, ts *TableSummary) {
 		}
 
 		before := r.Source.Requests()
-		written := ts.RowsWritten + int64(len(batch.rows))
-		err := r.Source.MergeRequests(ctx, pid, since, func(page []table.MergeRequest) error {
+		err := r.Source.MergeRequests(r.readCtx, pid, since, func(page []table.MergeRequest) error {
 			for _, mr := range page {
 				updated := mr.Version()
 				if cur.known(mr.MergeRequestID, updated) {
 					continue
 				}
-				if limit > 0 && ts.RowsWritten+int64(len(batch.rows)) >= int64(limit) {
+				// Rows from the overlap before the old cursor are written but
+				// never stop the run: stopping among them would not move the
+				// cursor, and the next run would meet them again.
+				if limit > 0 && ts.RowsWritten+int64(len(batch.rows)) >= int64(limit) && updated.After(old.UpdatedAt) {
 					ts.More, ts.StopReason = true, "max_records_per_sync"
 					return errStop
 				}
 				cur.add(mr.MergeRequestID, updated)
 				batch.rows = append(batch.rows, mr)
-				batch.touched[pid] = true
+				batch.touched[pid]++
 				for _, id := range mr.UserIDs() {
 					if !r.pending[id] {
 						batch.users[id] = true
@@ -600,12 +650,15 @@ func (r *run) syncMergeRequests(ctx context.Context, ts *TableSummary) {
 			return nil
 		})
 		ps.Requests = r.Source.Requests() - before
-		ps.RowsWritten = ts.RowsWritten + int64(len(batch.rows)) - written
 
 		switch {
 		case err == nil:
 		case errors.Is(err, errStop):
 			stopped = true
+		case r.readCtx.Err() != nil && ctx.Err() == nil:
+			// The budget ran out inside a request: what was read is kept.
+			stopped = true
+			ts.More, ts.StopReason = true, "max_run_minutes"
 		case gitlab.ClassifyError(err) == gitlab.SkipProject:
 			ps.Status, ps.Reason = StatusSkipped, err.Error()
 		default:
@@ -617,18 +670,14 @@ func (r *run) syncMergeRequests(ctx context.Context, ts *TableSummary) {
 			stopped = true
 			ts.StopReason = "error"
 		}
-		r.logProject(table.MergeRequests, ps)
 	}
 
 	// Rows read before a stop or a failure are good: write and checkpoint them.
-	touched := batch.touched
 	if err := flush(); err != nil {
 		ts.Status, ts.Error = StatusFailed, err.Error()
-		for _, ps := range ts.Projects {
-			if ps.Status == StatusOK && touched[ps.ProjectID] {
-				ps.Status, ps.Reason = StatusFailed, "rows not written: "+err.Error()
-			}
-		}
+	}
+	for _, ps := range ts.Projects {
+		r.logProject(table.MergeRequests, ps)
 	}
 	if ts.Status == StatusFailed && ts.Error == "" {
 		ts.Error = "some projects could not be read; see projects"
@@ -654,7 +703,8 @@ func (r *run) logProject(tableName string, ps *ProjectSummary) {
 // syncUsers fetches the users merge requests refer to that are not written
 // yet, in batches, and writes them.
 // TODO: refresh users no new merge request refers to; their state and
-// last_activity_on go stale until one does (or a full refresh of users).
+// last_activity_on go stale until one does, or until a full refresh of
+// merge_requests fetches every user again.
 func (r *run) syncUsers(ctx context.Context, ts *TableSummary) {
 	ids := make([]int64, 0, len(r.pending))
 	for id := range r.pending {
@@ -684,7 +734,11 @@ func (r *run) syncUsers(ctx context.Context, ts *TableSummary) {
 			n = min(n, limit-int(ts.RowsWritten))
 		}
 		chunk := ids[done : done+n]
-		users, err := r.Source.Users(ctx, chunk)
+		users, err := r.Source.Users(r.readCtx, chunk)
+		if err != nil && r.readCtx.Err() != nil && ctx.Err() == nil {
+			ts.More, ts.StopReason = true, "max_run_minutes"
+			return
+		}
 		if err != nil {
 			ts.Status, ts.Error = StatusFailed, err.Error()
 			if gitlab.ClassifyError(err) == gitlab.FailRun {

@@ -10,6 +10,7 @@ package gitlab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -79,6 +80,7 @@ func NewClient(opts Options) (*Client, error) {
 	if opts.RetryWaitMax == 0 {
 		opts.RetryWaitMax = DefaultRetryWaitMax
 	}
+	opts.RetryWaitMin = min(opts.RetryWaitMin, opts.RetryWaitMax)
 	if opts.RequestTimeout == 0 {
 		opts.RequestTimeout = DefaultRequestTimeout
 	}
@@ -99,8 +101,9 @@ func NewClient(opts Options) (*Client, error) {
 
 	c := &Client{perPage: opts.PerPage}
 	httpClient := &http.Client{
-		Transport: countingTransport{next: transport, n: &c.requests},
-		Timeout:   opts.RequestTimeout,
+		Transport:     countingTransport{next: transport, n: &c.requests},
+		Timeout:       opts.RequestTimeout,
+		CheckRedirect: sameOrigin,
 	}
 	api, err := gl.NewClient(opts.Token,
 		gl.WithBaseURL(opts.BaseURL),
@@ -120,6 +123,21 @@ func NewClient(opts Options) (*Client, error) {
 
 // Requests returns how many HTTP requests the client has sent, retries included.
 func (c *Client) Requests() int64 { return c.requests.Load() }
+
+// sameOrigin follows a redirect only to the instance it started at: the
+// token header would otherwise travel to another host (Go drops only
+// Authorization and cookies on such a redirect, not PRIVATE-TOKEN).
+func sameOrigin(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	from := via[0].URL
+	if req.URL.Scheme != from.Scheme || req.URL.Host != from.Host {
+		return fmt.Errorf("redirect from %s://%s to %s://%s refused: the token goes only to the configured instance; set gitlab_base_url to where GitLab answers",
+			from.Scheme, from.Host, req.URL.Scheme, req.URL.Host)
+	}
+	return nil
+}
 
 // countingTransport counts every request that goes out.
 type countingTransport struct {
@@ -152,9 +170,11 @@ func CheckRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 // as Retry-After says, else until RateLimit-Reset, else backs off like a 5xx;
 // anything else backs off exponentially from min with full jitter, up to max.
 func Backoff(lo, hi time.Duration, attemptNum int, resp *http.Response) time.Duration {
+	hi = max(hi, lo)
 	if resp != nil && resp.StatusCode == http.StatusTooManyRequests {
 		if d, ok := rateLimitWait(resp.Header, time.Now()); ok {
-			return min(d, hi)
+			// A reset already past (clock skew) still waits the minimum.
+			return min(max(d, lo), hi)
 		}
 	}
 	ceiling := lo << min(attemptNum, 20)

@@ -27,7 +27,8 @@ import (
 )
 
 // StagingPrefix starts the name of each table's staging table, which holds
-// the batch being merged and nothing once the run is over.
+// the last batch merged. Each connection has its own, so two connections
+// writing one dataset never merge each other's batches.
 const StagingPrefix = "_staging_"
 
 // BigQuery writes tables into one dataset.
@@ -35,6 +36,13 @@ type BigQuery struct {
 	client   *bigquery.Client
 	dataset  string
 	location string
+
+	// Connection names this writer's staging tables (default "default").
+	Connection string
+
+	// jobLocation is where the dataset lives, learnt by Prepare: jobs must
+	// run there, whatever location a missing dataset would be created in.
+	jobLocation string
 
 	// Now stamps _synced_at; nil means time.Now.
 	Now func() time.Time
@@ -83,7 +91,12 @@ func fieldType(t table.Type) bigquery.FieldType {
 // columns a table lacks. Columns are never dropped or retyped.
 func (b *BigQuery) Prepare(ctx context.Context, defs []table.Def) error {
 	ds := b.client.Dataset(b.dataset)
-	if _, err := ds.Metadata(ctx); err != nil {
+	b.jobLocation = b.location
+	if md, err := ds.Metadata(ctx); err == nil {
+		if md.Location != "" {
+			b.jobLocation = md.Location
+		}
+	} else {
 		if !isNotFound(err) {
 			return fmt.Errorf("read dataset %s: %w", b.dataset, err)
 		}
@@ -173,7 +186,7 @@ func (b *BigQuery) Upsert(ctx context.Context, def table.Def, batchID string, ro
 	jobBase := jobID(batchID, hex.EncodeToString(sum[:6]))
 
 	// Load the batch into the staging table.
-	staging := b.client.Dataset(b.dataset).Table(StagingPrefix + def.Name)
+	staging := b.client.Dataset(b.dataset).Table(b.stagingName(def))
 	src := bigquery.NewReaderSource(bytes.NewReader(body))
 	src.SourceFormat = bigquery.JSON
 	src.Schema = Schema(def)
@@ -181,15 +194,15 @@ func (b *BigQuery) Upsert(ctx context.Context, def table.Def, batchID string, ro
 	loader.WriteDisposition = bigquery.WriteTruncate
 	loader.CreateDisposition = bigquery.CreateIfNeeded
 	loader.JobID = jobBase + "_load"
-	loader.Location = b.location
+	loader.Location = b.jobLocation
 	if err := b.runJob(ctx, loader.JobID, func() (*bigquery.Job, error) { return loader.Run(ctx) }); err != nil {
 		return fmt.Errorf("load %d rows into %s.%s: %w", len(rows), b.dataset, staging.TableID, err)
 	}
 
 	// Merge the staging table into the table.
-	q := b.client.Query(MergeSQL(b.client.Project(), b.dataset, def))
+	q := b.client.Query(MergeSQL(b.client.Project(), b.dataset, staging.TableID, def))
 	q.JobID = jobBase + "_merge"
-	q.Location = b.location
+	q.Location = b.jobLocation
 	if err := b.runJob(ctx, q.JobID, func() (*bigquery.Job, error) { return q.Run(ctx) }); err != nil {
 		return fmt.Errorf("merge %d rows into %s.%s: %w", len(rows), b.dataset, def.Name, err)
 	}
@@ -201,7 +214,7 @@ func (b *BigQuery) Upsert(ctx context.Context, def table.Def, batchID string, ro
 func (b *BigQuery) runJob(ctx context.Context, id string, start func() (*bigquery.Job, error)) error {
 	job, err := start()
 	if isAlreadyExists(err) {
-		job, err = b.client.JobFromIDLocation(ctx, id, b.location)
+		job, err = b.client.JobFromIDLocation(ctx, id, b.jobLocation)
 	}
 	if err != nil {
 		return fmt.Errorf("start job %s: %w", id, err)
@@ -216,10 +229,20 @@ func (b *BigQuery) runJob(ctx context.Context, id string, start func() (*bigquer
 	return nil
 }
 
-// MergeSQL returns the MERGE that upserts the staging table of def into def.
-func MergeSQL(project, dataset string, def table.Def) string {
+// stagingName returns the name of the staging table of def for this
+// writer's connection.
+func (b *BigQuery) stagingName(def table.Def) string {
+	conn := b.Connection
+	if conn == "" {
+		conn = "default"
+	}
+	return StagingPrefix + def.Name + "_" + jobIDUnsafe.ReplaceAllString(conn, "_")
+}
+
+// MergeSQL returns the MERGE that upserts the staging table into def.
+func MergeSQL(project, dataset, staging string, def table.Def) string {
 	target := fmt.Sprintf("`%s.%s.%s`", project, dataset, def.Name)
-	source := fmt.Sprintf("`%s.%s.%s%s`", project, dataset, StagingPrefix, def.Name)
+	source := fmt.Sprintf("`%s.%s.%s`", project, dataset, staging)
 
 	cols := make([]string, 0, len(def.Columns)+1)
 	for _, c := range def.Columns {

@@ -184,10 +184,10 @@ func TestBigQuery_PrepareAddsColumns(t *testing.T) {
 }
 
 func TestMergeSQL(t *testing.T) {
-	got := load.MergeSQL("p", "d", table.MergeRequestsDef)
+	got := load.MergeSQL("p", "d", "_staging_merge_requests_default", table.MergeRequestsDef)
 	for _, want := range []string{
 		"MERGE `p.d.merge_requests` T",
-		"USING `p.d._staging_merge_requests` S",
+		"USING `p.d._staging_merge_requests_default` S",
 		"ON T.id = S.id",
 		"WHEN MATCHED AND (T.updated_at IS NULL OR S.updated_at >= T.updated_at) THEN UPDATE SET project_id = S.project_id",
 		"WHEN NOT MATCHED THEN INSERT (id, project_id",
@@ -196,7 +196,7 @@ func TestMergeSQL(t *testing.T) {
 			t.Errorf("MergeSQL lacks %q:\n%s", want, got)
 		}
 	}
-	if strings.Contains(load.MergeSQL("p", "d", table.UsersDef), "WHEN MATCHED AND") {
+	if strings.Contains(load.MergeSQL("p", "d", "s", table.UsersDef), "WHEN MATCHED AND") {
 		t.Errorf("users MERGE has a version condition; want last write wins")
 	}
 }

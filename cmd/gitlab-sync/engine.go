@@ -26,7 +26,9 @@ import (
 // engine wires the engine for cfg: a DuckDB file and a JSON state file when
 // cfg names no BigQuery dataset, else BigQuery and Firestore as the function
 // does. The returned function releases what it opened.
-func (m *Main) engine(ctx context.Context, cfg gitlabsync.Config, log *slog.Logger) (*gitlabsync.Engine, func(), error) {
+func (m *Main) engine(
+	ctx context.Context, cfg gitlabsync.Config, log *slog.Logger,
+) (*gitlabsync.Engine, func(), error) {
 	if cfg.BigQueryDataset != "" {
 		return m.cloudEngine(ctx, cfg, log)
 	}
@@ -35,7 +37,9 @@ func (m *Main) engine(ctx context.Context, cfg gitlabsync.Config, log *slog.Logg
 
 // cloudEngine is the function's engine: BigQuery, Firestore, and the token
 // from the configuration or Secret Manager.
-func (m *Main) cloudEngine(ctx context.Context, cfg gitlabsync.Config, log *slog.Logger) (*gitlabsync.Engine, func(), error) {
+func (m *Main) cloudEngine(
+	ctx context.Context, cfg gitlabsync.Config, log *slog.Logger,
+) (*gitlabsync.Engine, func(), error) {
 	cloud, err := gitlabsync.NewCloud(ctx, cfg, m.Cloud)
 	if err != nil {
 		return nil, nil, err
@@ -52,14 +56,17 @@ func (m *Main) cloudEngine(ctx context.Context, cfg gitlabsync.Config, log *slog
 	}
 	e.Logger, e.BatchSize = log, m.BatchSize
 	log.Info("sync started", "gitlab", cfg.BaseURL, "projects", len(cfg.Projects),
-		"bigquery", cfg.BigQueryProject+"."+cfg.BigQueryDataset, "firestore", cfg.StateCollection+"/"+cfg.ConnectionID)
+		"bigquery", cfg.BigQueryProject+"."+cfg.BigQueryDataset,
+		"firestore", cfg.StateCollection+"/"+cfg.ConnectionID)
 	return e, cloud.Close, nil
 }
 
 // localEngine writes rows to the DuckDB file duckdb_path and cursors to the
 // state file state_path. It holds the state file's run lock until the
 // returned function is called.
-func (m *Main) localEngine(ctx context.Context, cfg gitlabsync.Config, log *slog.Logger) (*gitlabsync.Engine, func(), error) {
+func (m *Main) localEngine(
+	ctx context.Context, cfg gitlabsync.Config, log *slog.Logger,
+) (*gitlabsync.Engine, func(), error) {
 	token, err := m.localToken(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
@@ -159,7 +166,8 @@ func (d *duckDest) Upsert(ctx context.Context, def table.Def, batchID string, ro
 	db := d.db
 	d.mu.Unlock()
 	if db == nil {
-		return fmt.Errorf("upsert batch %s into %s: the DuckDB file is not open (Prepare was not called)", batchID, def.Name)
+		return fmt.Errorf("upsert batch %s into %s: the DuckDB file is not open (no Prepare)",
+			batchID, def.Name)
 	}
 	return db.Upsert(ctx, def, batchID, rows)
 }
@@ -180,6 +188,9 @@ func (d *duckDest) Close() error {
 // other local run can then be alive, so a lease found in the file was left
 // by a run that was killed before it could give it back: it is taken over
 // at once instead of blocking every run until it expires.
+//
+// NOTE: this holds because every local run takes the run lock first; a
+// program using state.FileStore on the same file without it is not seen.
 type takeoverStore struct {
 	*state.FileStore
 	log *slog.Logger
@@ -195,8 +206,9 @@ func (s takeoverStore) Acquire(ctx context.Context, runID string, now time.Time,
 	if err := s.FileStore.Release(ctx, held.Lease.RunID); err != nil {
 		return fmt.Errorf("take over the lease of run %s: %w", held.Lease.RunID, err)
 	}
-	s.log.Warn(fmt.Sprintf("took over the lease of run %s, which ended without giving it back (killed?); "+
-		"its last checkpoint stands and rows it wrote after it are written again", held.Lease.RunID),
+	s.log.Warn(fmt.Sprintf("took over the lease of run %s, which ended without giving it back "+
+		"(killed?); its last checkpoint stands and rows it wrote after it are written again",
+		held.Lease.RunID),
 		"previous_run", held.Lease.RunID, "since", held.Lease.Since)
 	return s.FileStore.Acquire(ctx, runID, now, ttl)
 }
@@ -247,8 +259,8 @@ func checkReachable(ctx context.Context, baseURL string, wait time.Duration) err
 			return nil
 		}
 		if attempt == reachAttempts || ctx.Err() != nil {
-			return fmt.Errorf("cannot reach GitLab at %s (gitlab_base_url) after %d attempts: %w; check the address and the network",
-				baseURL, attempt, err)
+			return fmt.Errorf("cannot reach GitLab at %s (gitlab_base_url) after %d attempts: %w; "+
+				"check the address and the network", baseURL, attempt, err)
 		}
 		select {
 		case <-ctx.Done():

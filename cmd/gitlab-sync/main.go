@@ -31,10 +31,14 @@ import (
 )
 
 func main() {
+	// The first interrupt ends the run cleanly (the lease is given back and
+	// the summary printed); a second one kills the process.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := NewMain().Exec(ctx)
-	stop()
-	os.Exit(code)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	os.Exit(NewMain().Exec(ctx))
 }
 
 // Defaults of the flags.
@@ -126,7 +130,8 @@ func (m *Main) ParseFlags() error {
 		return usageError{err.Error()}
 	}
 	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q: the only subcommand is serve, given first", fs.Arg(0))}
+		return usageError{fmt.Sprintf("unexpected argument %q: the only subcommand is serve, given first",
+			fs.Arg(0))}
 	}
 	if m.Serve {
 		return nil
@@ -136,14 +141,17 @@ func (m *Main) ParseFlags() error {
 	case m.LogFormat != "text" && m.LogFormat != "json":
 		return usageError{fmt.Sprintf("-log-format %q: want text or json", m.LogFormat)}
 	case m.Timeout < 0:
-		return usageError{fmt.Sprintf("-timeout %s: want a positive duration, or 0 for max_run_minutes + %s", m.Timeout, DefaultTimeoutMargin)}
+		return usageError{fmt.Sprintf("-timeout %s: want a positive duration, or 0 for max_run_minutes + %s",
+			m.Timeout, DefaultTimeoutMargin)}
 	case m.GitLab.RetryMax < 1:
 		// gitlab.Options reads 0 as its default, so "no retries" cannot be said.
 		return usageError{fmt.Sprintf("-retry-max %d: want at least 1", m.GitLab.RetryMax)}
 	case m.GitLab.RetryWaitMax <= 0:
-		return usageError{fmt.Sprintf("-retry-wait-max %s: want a positive duration", m.GitLab.RetryWaitMax)}
+		return usageError{fmt.Sprintf("-retry-wait-max %s: want a positive duration",
+			m.GitLab.RetryWaitMax)}
 	case m.GitLab.RequestTimeout <= 0:
-		return usageError{fmt.Sprintf("-request-timeout %s: want a positive duration", m.GitLab.RequestTimeout)}
+		return usageError{fmt.Sprintf("-request-timeout %s: want a positive duration",
+			m.GitLab.RequestTimeout)}
 	case m.BatchSize < 1:
 		return usageError{fmt.Sprintf("-batch-size %d: want at least 1", m.BatchSize)}
 	}
@@ -262,7 +270,8 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("write the summary: %w", err)
 	}
 	if sum.Status == gitlabsync.StatusSkipped {
-		fmt.Fprintln(m.Stderr, "gitlab-sync: run skipped: sync_interval_hours has not passed; -force runs it now")
+		fmt.Fprintln(m.Stderr,
+			"gitlab-sync: run skipped: sync_interval_hours has not passed; -force runs it now")
 	}
 	for _, line := range skippedProjects(sum) {
 		fmt.Fprintf(m.Stderr, "gitlab-sync: %s\n", line)
@@ -299,7 +308,8 @@ func (e heldError) Error() string {
 	}
 	msg += "; wait for it to end and run again"
 	if !e.lease.Expires.IsZero() {
-		msg += fmt.Sprintf(" (its lease expires at %s at the latest)", e.lease.Expires.Local().Format(time.RFC3339))
+		msg += fmt.Sprintf(" (its lease expires at %s at the latest)",
+			e.lease.Expires.Local().Format(time.RFC3339))
 	}
 	return msg
 }
@@ -330,14 +340,16 @@ func (e runFailedError) lines() []string {
 			out = append(out, fmt.Sprintf("%s: %s", ts.Table, ts.Error))
 		}
 		for _, ps := range ts.Projects {
-			if ps.Status == gitlabsync.StatusFailed && ps.Reason != ts.Error && ps.Reason != e.sum.Error {
+			same := ps.Reason == ts.Error || ps.Reason == e.sum.Error
+			if ps.Status == gitlabsync.StatusFailed && !same {
 				out = append(out, fmt.Sprintf("%s: project %s: %s", ts.Table, ps.Project, ps.Reason))
 			}
 		}
 	}
 	switch {
 	case errors.Is(e.ctxErr, context.DeadlineExceeded):
-		out = append(out, fmt.Sprintf("stopped by -timeout %s; raise it, or lower max_run_minutes so the run stops itself in time", e.timeout))
+		out = append(out, fmt.Sprintf("stopped by -timeout %s; raise it, or lower max_run_minutes "+
+			"so that the run stops itself in time", e.timeout))
 	case errors.Is(e.ctxErr, context.Canceled):
 		out = append(out, "interrupted")
 	}
@@ -352,7 +364,8 @@ func skippedProjects(sum *gitlabsync.Summary) []string {
 	seen := map[string]bool{}
 	for _, ts := range sum.Tables {
 		for _, ps := range ts.Projects {
-			if ps.Status != gitlabsync.StatusSkipped || seen[ps.Project] || strings.HasPrefix(ps.Reason, "not reached: ") {
+			notReached := strings.HasPrefix(ps.Reason, "not reached: ")
+			if ps.Status != gitlabsync.StatusSkipped || notReached || seen[ps.Project] {
 				continue
 			}
 			seen[ps.Project] = true
@@ -401,7 +414,10 @@ func (m *Main) report(err error) {
 		for _, l := range failed.lines() {
 			lines = append(lines, "  "+l)
 		}
-		lines = append(lines, "the summary on standard output has the details; the next run resumes from the last checkpoint")
+		if failed.sum.Error == "" {
+			lines = append(lines, "the summary on standard output has the details; "+
+				"the next run resumes from the last checkpoint")
+		}
 	default:
 		lines = []string{err.Error()}
 	}

@@ -22,7 +22,7 @@ func TestMain_ParseFlags(t *testing.T) {
 	cases := []struct {
 		name  string
 		args  []string
-		code  int    // exitCode of ParseFlags' error
+		code  int // exitCode of ParseFlags' error
 		check func(t *testing.T, m *Main)
 	}{
 		{"Defaults", nil, 0, func(t *testing.T, m *Main) {
@@ -232,13 +232,30 @@ func (h fixedTime) WithGroup(name string) slog.Handler {
 	return fixedTime{h.Handler.WithGroup(name), h.t}
 }
 
-func TestKeyDocs(t *testing.T) {
+func TestUsage(t *testing.T) {
+	var stdout bytes.Buffer
+	(&Main{Stdout: &stdout}).printUsage()
+	help := stdout.String()
+
+	// Every configuration key, with its help.
 	for _, k := range gitlabsync.Keys {
 		if d, ok := keyDocs[k]; !ok || d.doc == "" {
 			t.Errorf("configuration key %s has no help", k)
 		}
+		if !strings.Contains(help, "\n  "+k) {
+			t.Errorf("-h does not list configuration key %s", k)
+		}
 	}
 	if got, want := len(keyDocs), len(gitlabsync.Keys); got != want {
 		t.Errorf("help documents %d keys, want the %d of gitlabsync.Keys", got, want)
+	}
+
+	// Every flag of the command and of serve.
+	for _, m := range []*Main{{}, {Serve: true}} {
+		m.flagSet().VisitAll(func(f *flag.Flag) {
+			if !strings.Contains(help, "\n  -"+f.Name+" ") {
+				t.Errorf("-h does not explain -%s", f.Name)
+			}
+		})
 	}
 }

@@ -41,7 +41,8 @@ func (m *Main) serve(ctx context.Context) error {
 		project = "(the credentials' project)"
 	}
 	addr := net.JoinHostPort(m.Host, m.Port)
-	fmt.Fprintf(m.Stderr, "gitlab-sync: serving %s on http://%s/ for %d projects into BigQuery %s.%s, state in Firestore %s/%s\n",
+	fmt.Fprintf(m.Stderr, "gitlab-sync: serving %s on http://%s/ for %d projects "+
+		"into BigQuery %s.%s, state in Firestore %s/%s\n",
 		functionName, addr, len(cfg.Projects), project, dataset, cfg.StateCollection, cfg.ConnectionID)
 	fmt.Fprintf(m.Stderr, "gitlab-sync: try: curl -X POST 'http://%s/?force=true'\n", addr)
 
