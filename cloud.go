@@ -3,6 +3,7 @@ package gitlabsync
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"cloud.google.com/go/bigquery"
@@ -29,6 +30,12 @@ type CloudOptions struct {
 	FirestoreProject string
 }
 
+// BigQueryEmulatorEnv names the variable that points BigQuery at an
+// emulator (host:port), as FIRESTORE_EMULATOR_HOST does for Firestore. For
+// local runs against github.com/goccy/bigquery-emulator; never set it in the
+// cloud.
+const BigQueryEmulatorEnv = "BIGQUERY_EMULATOR_HOST"
+
 // Cloud holds the Google Cloud clients of one process. They are built once
 // and reused across runs, as clients are meant to be.
 type Cloud struct {
@@ -47,8 +54,15 @@ func NewCloud(ctx context.Context, cfg Config, opts CloudOptions) (*Cloud, error
 	if bqProject == "" {
 		bqProject = bigquery.DetectProjectID
 	}
+	bqOpts := opts.BigQuery
+	if host := os.Getenv(BigQueryEmulatorEnv); host != "" && len(bqOpts) == 0 {
+		if !strings.Contains(host, "://") {
+			host = "http://" + host
+		}
+		bqOpts = []option.ClientOption{option.WithEndpoint(host), option.WithoutAuthentication()}
+	}
 	var err error
-	if c.BigQuery, err = bigquery.NewClient(ctx, bqProject, opts.BigQuery...); err != nil {
+	if c.BigQuery, err = bigquery.NewClient(ctx, bqProject, bqOpts...); err != nil {
 		return nil, fmt.Errorf("bigquery.NewClient (set bigquery_project if no project can be detected): %w", err)
 	}
 	fsProject := opts.FirestoreProject
