@@ -224,9 +224,9 @@ func parseRequest(r *http.Request) (Request, error) {
 		v := strings.Join(vals, ",")
 		switch key {
 		case "tables":
-			req.Tables = append(req.Tables, splitList(v)...)
+			req.Tables = append(req.Tables, SplitList(v)...)
 		case "full_refresh":
-			req.FullRefresh = append(req.FullRefresh, splitList(v)...)
+			req.FullRefresh = append(req.FullRefresh, SplitList(v)...)
 		case "force":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -240,7 +240,8 @@ func parseRequest(r *http.Request) (Request, error) {
 	return req, nil
 }
 
-func splitList(s string) []string {
+// SplitList splits a comma-separated list, dropping blanks.
+func SplitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
 		if p = strings.TrimSpace(p); p != "" {

@@ -470,18 +470,7 @@ func (s *crashingStore) Save(ctx context.Context, runID string, cp state.Checkpo
 
 func TestSyncGitLab_CrashBetweenLoadAndCheckpoint(t *testing.T) {
 	h := MustHarness(t)
-	cfg, err := LoadConfig(h.svc.Env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cloud, err := h.svc.clients(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	engine, err := cloud.Engine(cfg, testToken, h.svc.GitLab)
-	if err != nil {
-		t.Fatal(err)
-	}
+	engine := h.MustEngine(h.svc.GitLab, nil)
 	engine.BatchSize = 5 // several batches, so the crash falls inside the table
 	engine.Store = &crashingStore{Store: engine.Store}
 	sum, err := engine.Run(context.Background(), Request{})
@@ -543,29 +532,17 @@ func TestSyncGitLab_DuplicateProjectRef(t *testing.T) {
 
 func TestSyncGitLab_TimeBudget(t *testing.T) {
 	h := MustHarness(t)
-	cfg, err := LoadConfig(h.svc.Env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cloud, err := h.svc.clients(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A clock that moves a minute with every GitLab request, against a
 	// budget of 20 minutes, and pages of 5: the first run cannot read all.
 	base := time.Now()
 	clock := func() time.Time { return base.Add(time.Minute * time.Duration(h.sim.Requests("total"))) }
 	opts := h.svc.GitLab
 	opts.PerPage = 5
-	cfg.MaxRunTime = 20 * time.Minute
 	for run := 1; ; run++ {
 		if run > 10 {
 			t.Fatalf("still more to do after %d runs", run-1)
 		}
-		engine, err := cloud.Engine(cfg, testToken, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
+		engine := h.MustEngine(opts, func(c *Config) { c.MaxRunTime = 20 * time.Minute })
 		engine.Now, engine.BatchSize = clock, 3
 		sum, err := engine.Run(context.Background(), Request{})
 		if err != nil {

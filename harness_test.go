@@ -150,6 +150,28 @@ func (h *harness) checkNoLeak() {
 	}
 }
 
+// MustEngine builds the engine the function would run, with the harness's
+// configuration changed by edit (when not nil) and these GitLab options.
+func (h *harness) MustEngine(gl gitlab.Options, edit func(*Config)) *Engine {
+	h.t.Helper()
+	cfg, err := LoadConfig(h.svc.Env)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	cloud, err := h.svc.clients(cfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	engine, err := cloud.Engine(cfg, testToken, gl)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return engine
+}
+
 // call runs the function once, with an optional JSON body, and returns the
 // status and the decoded summary.
 func (h *harness) call(body string) (int, *Summary, string) {

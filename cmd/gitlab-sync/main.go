@@ -176,11 +176,11 @@ func (m *Main) flagSet() *flag.FlagSet {
 	}
 	fs.BoolVar(&m.Request.Force, "force", false, "")
 	fs.Func("tables", "", func(s string) error {
-		m.Request.Tables = splitList(s)
+		m.Request.Tables = gitlabsync.SplitList(s)
 		return nil
 	})
 	fs.Func("full-refresh", "", func(s string) error {
-		m.Request.FullRefresh = splitList(s)
+		m.Request.FullRefresh = gitlabsync.SplitList(s)
 		return nil
 	})
 	fs.DurationVar(&m.Timeout, "timeout", 0, "")
@@ -190,16 +190,6 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.DurationVar(&m.GitLab.RequestTimeout, "request-timeout", gitlab.DefaultRequestTimeout, "")
 	fs.IntVar(&m.BatchSize, "batch-size", gitlabsync.DefaultBatchSize, "")
 	return fs
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func (m *Main) getenv(key string) (string, bool) {
