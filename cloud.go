@@ -63,7 +63,8 @@ func NewCloud(ctx context.Context, cfg Config, opts CloudOptions) (*Cloud, error
 	}
 	var err error
 	if c.BigQuery, err = bigquery.NewClient(ctx, bqProject, bqOpts...); err != nil {
-		return nil, fmt.Errorf("bigquery.NewClient (set bigquery_project if no project can be detected): %w", err)
+		return nil, fmt.Errorf("bigquery.NewClient for project %q (it needs Google credentials, e.g. gcloud auth application-default login; without bigquery_project the project is detected from them): %w",
+			cfg.BigQueryProject, err)
 	}
 	fsProject := opts.FirestoreProject
 	if fsProject == "" {

@@ -203,8 +203,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // from or goes to.
 func parseRequest(r *http.Request) (Request, error) {
 	var req Request
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		return req, fmt.Errorf("method %s: use POST (or GET)", r.Method)
+	if r.Method != http.MethodPost {
+		return req, fmt.Errorf("method %s: use POST; a GET (a browser, a health check) never starts a sync", r.Method)
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
 	if err != nil {

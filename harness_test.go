@@ -1,7 +1,6 @@
 package gitlabsync
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/gitlab-bigquery-sync/gitlabsync/gitlab"
 	"github.com/gitlab-bigquery-sync/gitlabsync/gitlab/gitlabtest"
+	"github.com/gitlab-bigquery-sync/gitlabsync/internal/contract/fixture"
 	"github.com/gitlab-bigquery-sync/gitlabsync/internal/testenv"
 )
 
@@ -43,30 +42,13 @@ type harness struct {
 	sim     *gitlabtest.Server
 	bq      *testenv.BigQuery
 	sm      *testenv.SecretManager
-	env     map[string]string
+	env     *fixture.Env
 	svc     *Service
-	logs    *syncBuffer
+	logs    *fixture.SyncBuffer
 	bodies  []string
 	mu      sync.Mutex
 	refs    []string // configured project refs
 	projIDs []int64  // their numeric ids
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // MustHarness sets everything up; projects with recorded merge requests
@@ -79,26 +61,13 @@ func MustHarness(tb testing.TB) *harness {
 		sim:  gitlabtest.NewSampleServer(gitlabtest.Options{Token: testToken}),
 		bq:   testenv.MustBigQuery(tb),
 		sm:   testenv.MustSecretManager(tb, map[string]string{secretName: testToken + "\n"}),
-		logs: &syncBuffer{},
+		logs: &fixture.SyncBuffer{},
 	}
 	tb.Cleanup(h.sim.Close)
 
-	for _, id := range h.sim.ProjectIDs() {
-		if len(h.sim.MergeRequests(id)) == 0 {
-			continue
-		}
-		ref := h.sim.ProjectPath(id)
-		if len(h.refs) == 0 {
-			ref = fmt.Sprint(id)
-		}
-		h.refs = append(h.refs, ref)
-		h.projIDs = append(h.projIDs, id)
-	}
-	if len(h.refs) < 2 {
-		tb.Fatalf("the simulator serves %d projects with merge requests, want at least 2", len(h.refs))
-	}
+	h.refs, h.projIDs = fixture.MustProjects(tb, h.sim)
 
-	h.env = map[string]string{
+	h.env = fixture.NewEnv(map[string]string{
 		"GITLAB_BASE_URL":     h.sim.URL(),
 		"GITLAB_TOKEN_SECRET": secretName,
 		"GITLAB_PROJECT_IDS":  strings.Join(h.refs, ","),
@@ -106,14 +75,9 @@ func MustHarness(tb testing.TB) *harness {
 		"BIGQUERY_DATASET":    "gitlab",
 		"STATE_COLLECTION":    testenv.UniqueName(tb, "sync"),
 		"SYNC_INTERVAL_HOURS": "0",
-	}
+	})
 	h.svc = &Service{
-		Env: func(k string) (string, bool) {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			v, ok := h.env[k]
-			return v, ok
-		},
+		Env: h.env.Lookup,
 		Cloud: CloudOptions{
 			BigQuery:         h.bq.ClientOptions(),
 			SecretManager:    h.sm.ClientOptions(),
@@ -127,15 +91,8 @@ func MustHarness(tb testing.TB) *harness {
 	return h
 }
 
-func (h *harness) set(key, value string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if value == "" {
-		delete(h.env, key)
-		return
-	}
-	h.env[key] = value
-}
+// set changes one configuration variable; "" removes it.
+func (h *harness) set(key, value string) { h.env.Set(key, value) }
 
 // checkNoLeak fails the test if the token appears in any log line or any
 // response body.
@@ -230,76 +187,12 @@ func (h *harness) rows(tbl string, cols ...string) map[int64]string {
 		if _, dup := out[id]; dup {
 			h.t.Fatalf("table %s holds id %d twice", tbl, id)
 		}
-		var vals []string
+		vals := make([]any, 0, len(row)-1)
 		for _, v := range row[1:] {
-			if tm, ok := v.(time.Time); ok {
-				v = tm.UTC().Format(time.RFC3339Nano)
-			}
-			vals = append(vals, fmt.Sprint(v))
+			vals = append(vals, v)
 		}
-		out[id] = strings.Join(vals, "|")
+		out[id] = fixture.Row(vals)
 	}
-	return out
-}
-
-// simMergeRequests returns the simulator's merge requests of the configured
-// projects as id → "title|state|updated_at(UTC)".
-func (h *harness) simMergeRequests(since time.Time) map[int64]string {
-	out := map[int64]string{}
-	for _, pid := range h.projIDs {
-		for _, mr := range h.sim.MergeRequests(pid) {
-			updated := mustTime(h.t, mr["updated_at"])
-			if updated.Before(since) {
-				continue
-			}
-			out[int64(mr["id"].(float64))] = fmt.Sprintf("%v|%v|%s", mr["title"], mr["state"], updated.UTC().Format(time.RFC3339Nano))
-		}
-	}
-	return out
-}
-
-// simUsers returns the ids of every user the configured projects' merge
-// requests refer to.
-func (h *harness) simUsers() map[int64]bool {
-	out := map[int64]bool{}
-	add := func(v any) {
-		if m, ok := v.(map[string]any); ok && m["id"] != nil {
-			out[int64(m["id"].(float64))] = true
-		}
-	}
-	for _, pid := range h.projIDs {
-		for _, mr := range h.sim.MergeRequests(pid) {
-			for _, k := range []string{"author", "assignee", "merged_by", "merge_user", "closed_by"} {
-				add(mr[k])
-			}
-			for _, k := range []string{"assignees", "reviewers"} {
-				if list, ok := mr[k].([]any); ok {
-					for _, u := range list {
-						add(u)
-					}
-				}
-			}
-		}
-	}
-	return out
-}
-
-func mustTime(tb testing.TB, v any) time.Time {
-	tb.Helper()
-	s, _ := v.(string)
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		tb.Fatalf("parse time %v: %v", v, err)
-	}
-	return t
-}
-
-func keys[V any](m map[int64]V) []int64 {
-	out := make([]int64, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
 }
 
@@ -313,4 +206,50 @@ func (s *Summary) table(tb testing.TB, name string) *TableSummary {
 	}
 	tb.Fatalf("summary has no table %s", name)
 	return nil
+}
+
+// ContractHarness lends the harness to the external test package, which
+// runs internal/contract (that package imports this one, so these internal
+// tests cannot import it).
+type ContractHarness struct{ h *harness }
+
+// MustContractHarness sets up a harness as MustHarness does.
+func MustContractHarness(tb testing.TB) ContractHarness {
+	tb.Helper()
+	return ContractHarness{h: MustHarness(tb)}
+}
+
+// Sim is the GitLab simulator.
+func (c ContractHarness) Sim() *gitlabtest.Server { return c.h.sim }
+
+// Configure sets one configuration variable; "" removes it.
+func (c ContractHarness) Configure(key, value string) { c.h.set(key, value) }
+
+// Call runs the function once with body and returns the status, the
+// decoded summary and the raw response.
+func (c ContractHarness) Call(body string) (int, *Summary, string) {
+	c.h.t.Helper()
+	return c.h.call(body)
+}
+
+// Logs is every log line so far.
+func (c ContractHarness) Logs() string { return c.h.logs.String() }
+
+// Rows reads a BigQuery table as harness.rows does.
+func (c ContractHarness) Rows(table string, cols ...string) map[int64]string {
+	c.h.t.Helper()
+	return c.h.rows(table, cols...)
+}
+
+// Engine returns the engine the function would run, with GitLab pages of
+// perPage (0 for the default) and, when not 0, a budget of maxRunTime.
+func (c ContractHarness) Engine(perPage int, maxRunTime time.Duration) *Engine {
+	c.h.t.Helper()
+	gl := c.h.svc.GitLab
+	gl.PerPage = perPage
+	return c.h.MustEngine(gl, func(cfg *Config) {
+		if maxRunTime != 0 {
+			cfg.MaxRunTime = maxRunTime
+		}
+	})
 }

@@ -200,7 +200,6 @@ func (r *run) do(ctx context.Context) (*Summary, error) {
 		r.sum.Status = StatusSkipped
 		r.sum.SkipReason = reason
 		r.finish(requestsAtStart)
-		r.log.Info("run skipped", "reason", reason)
 		return r.sum, nil
 	}
 
@@ -229,6 +228,7 @@ func (r *run) do(ctx context.Context) (*Summary, error) {
 	}
 	if slices.Contains(tables, table.Projects) || slices.Contains(tables, table.MergeRequests) {
 		r.resolveProjects(r.readCtx)
+		r.checkSomeProjectReadable()
 	}
 	for _, def := range defs {
 		ts := &TableSummary{Table: def.Name, Status: StatusOK, started: r.now(),
@@ -281,7 +281,8 @@ func (r *run) do(ctx context.Context) (*Summary, error) {
 func (r *run) tooSoon() string {
 	interval := r.Config.SyncInterval
 	last := r.st.LastSuccess
-	if r.req.Force || interval <= 0 || last.IsZero() {
+	// A call that names tables asks for them now.
+	if r.req.Force || len(r.req.Tables) > 0 || len(r.req.FullRefresh) > 0 || interval <= 0 || last.IsZero() {
 		return ""
 	}
 	// Scheduled runs drift by seconds to minutes; allow a tenth of the
@@ -308,9 +309,12 @@ func (r *run) finish(requestsAtStart int64) {
 	if r.sum.Status == StatusFailed {
 		level = slog.LevelError
 	}
-	r.log.Log(context.Background(), level, "run "+r.sum.Status,
-		logStatus, r.sum.Status, logRows, r.sum.RowsWritten, logRequests, r.sum.Requests,
-		"more", r.sum.More, logDuration, r.sum.DurationMS)
+	attrs := []any{logStatus, r.sum.Status, logRows, r.sum.RowsWritten, logRequests, r.sum.Requests,
+		"more", r.sum.More, logDuration, r.sum.DurationMS}
+	if r.sum.SkipReason != "" {
+		attrs = append(attrs, "reason", r.sum.SkipReason)
+	}
+	r.log.Log(context.Background(), level, "run "+r.sum.Status, attrs...)
 }
 
 func (r *run) logTable(ts *TableSummary) {
@@ -362,6 +366,23 @@ func (r *run) resolveProjects(ctx context.Context) {
 		}
 		r.projects = append(r.projects, resolved{ref: ref, row: p, err: err, requests: r.Source.Requests() - before})
 	}
+}
+
+// checkSomeProjectReadable fails the run when GitLab refused every
+// configured project: a wrong gitlab_base_url (a missing subpath) or a token
+// without access looks exactly like that, and must not pass for a quiet,
+// successful run.
+func (r *run) checkSomeProjectReadable() {
+	if r.fatal != nil || len(r.projects) == 0 {
+		return
+	}
+	for _, p := range r.projects {
+		if p.err == nil || gitlab.ClassifyError(p.err) != gitlab.SkipProject {
+			return
+		}
+	}
+	r.fatal = fmt.Errorf("none of the %d configured projects could be read (403/404): check gitlab_base_url (with its subpath, if GitLab lives under one), gitlab_project_ids, and that the token can see the projects",
+		len(r.projects))
 }
 
 // projectFailure fills a project summary from the error that kept it out of

@@ -21,6 +21,8 @@ import (
 
 	gitlabsync "github.com/gitlab-bigquery-sync/gitlabsync"
 	"github.com/gitlab-bigquery-sync/gitlabsync/gitlab/gitlabtest"
+	"github.com/gitlab-bigquery-sync/gitlabsync/internal/contract"
+	"github.com/gitlab-bigquery-sync/gitlabsync/internal/contract/fixture"
 )
 
 func TestCommand_Sync(t *testing.T) {
@@ -40,7 +42,7 @@ func TestCommand_Sync(t *testing.T) {
 		{"merge_requests", len(want)},
 		{"users", len(h.simUsers())},
 	} {
-		if got := tableSummary(t, sum, c.table).RowsWritten; got != int64(c.want) {
+		if got := contract.MustTable(t, sum, c.table).RowsWritten; got != int64(c.want) {
 			t.Errorf("first run: %s rows_written = %d, want %d", c.table, got, c.want)
 		}
 	}
@@ -57,20 +59,20 @@ func TestCommand_Sync(t *testing.T) {
 	h.sim.UpdateMergeRequest(p2, iid(mr2[0]), map[string]any{"title": "renamed two"})
 	h.sim.ResetCounters()
 	sum = h.MustExecSync(nil)
-	if got := tableSummary(t, sum, "merge_requests").RowsWritten; got != 3 {
+	if got := contract.MustTable(t, sum, "merge_requests").RowsWritten; got != 3 {
 		t.Errorf("second run wrote %d merge requests, want 3", got)
 	}
-	if got := tableSummary(t, sum, "projects").RowsWritten; got != 0 {
+	if got := contract.MustTable(t, sum, "projects").RowsWritten; got != 0 {
 		t.Errorf("second run wrote %d projects, want 0", got)
 	}
 	// The users of changed merge requests are fetched again, in one request.
 	users := map[int64]bool{}
 	for _, mr := range []map[string]any{mr1[0], mr1[len(mr1)-1], mr2[0]} {
-		for id := range mrUsers(mr) {
+		for id := range fixture.MergeRequestUsers(mr) {
 			users[id] = true
 		}
 	}
-	if got := tableSummary(t, sum, "users").RowsWritten; got != int64(len(users)) {
+	if got := contract.MustTable(t, sum, "users").RowsWritten; got != int64(len(users)) {
 		t.Errorf("second run wrote %d users, want %d (those of the changed merge requests)", got, len(users))
 	}
 	for _, kind := range []string{"project", "merge_requests"} {
@@ -104,7 +106,7 @@ func TestCommand_CrashAfterRowsBeforeState(t *testing.T) {
 	if r.code != -1 {
 		t.Fatalf("exit %d, want death by signal:\n%s", r.code, r.stderr)
 	}
-	if got := countValue(h.rows("merge_requests", "project_id"), fmt.Sprint(h.projIDs[0])); got == 0 {
+	if got := fixture.CountValue(h.rows("merge_requests", "project_id"), fmt.Sprint(h.projIDs[0])); got == 0 {
 		t.Fatalf("no merge request of project %d written before the crash", h.projIDs[0])
 	}
 	for _, k := range h.cursorKeys() {
@@ -336,7 +338,7 @@ func TestCommand_Serve(t *testing.T) {
 		defer cancel()
 		cmd := exec.CommandContext(ctx, binary, "serve", "-config", h.MustWriteConfig(), "-port", port)
 		cmd.Env = []string{"HOME=" + h.dir}
-		stderr := &syncBuffer{}
+		stderr := &fixture.SyncBuffer{}
 		cmd.Stderr = stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -42,7 +42,7 @@ func (m *Main) cloudEngine(
 ) (*gitlabsync.Engine, func(), error) {
 	cloud, err := gitlabsync.NewCloud(ctx, cfg, m.Cloud)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("bigquery_dataset is set, so this run writes to BigQuery; to write to the local DuckDB file instead, leave bigquery_dataset out: %w", err)
 	}
 	token, err := cloud.Token(ctx, cfg)
 	if err != nil {

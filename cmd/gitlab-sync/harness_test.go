@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,8 @@ import (
 
 	gitlabsync "github.com/gitlab-bigquery-sync/gitlabsync"
 	"github.com/gitlab-bigquery-sync/gitlabsync/gitlab/gitlabtest"
+	"github.com/gitlab-bigquery-sync/gitlabsync/internal/contract"
+	"github.com/gitlab-bigquery-sync/gitlabsync/internal/contract/fixture"
 	"github.com/gitlab-bigquery-sync/gitlabsync/internal/testenv"
 	"github.com/gitlab-bigquery-sync/gitlabsync/load/duckdb"
 )
@@ -58,10 +59,10 @@ type harness struct {
 	sim     *gitlabtest.Server
 	dir     string
 	mu      sync.Mutex
-	env     map[string]string // the configuration, as environment variables
-	refs    []string          // configured project refs
-	projIDs []int64           // their numeric ids
-	outputs []string          // everything the command printed
+	env     *fixture.Env // the configuration, as environment variables
+	refs    []string     // configured project refs
+	projIDs []int64      // their numeric ids
+	outputs []string     // everything the command printed
 
 	// cloud points the in-process command at emulators.
 	cloud gitlabsync.CloudOptions
@@ -84,28 +85,15 @@ func MustHarness(tb testing.TB) *harness {
 		dir: tb.TempDir(),
 	}
 	tb.Cleanup(h.sim.Close)
-	for _, id := range h.sim.ProjectIDs() {
-		if len(h.sim.MergeRequests(id)) == 0 {
-			continue
-		}
-		ref := h.sim.ProjectPath(id)
-		if len(h.refs) == 0 {
-			ref = fmt.Sprint(id)
-		}
-		h.refs = append(h.refs, ref)
-		h.projIDs = append(h.projIDs, id)
-	}
-	if len(h.refs) < 2 {
-		tb.Fatalf("the simulator serves %d projects with merge requests, want at least 2", len(h.refs))
-	}
-	h.env = map[string]string{
+	h.refs, h.projIDs = fixture.MustProjects(tb, h.sim)
+	h.env = fixture.NewEnv(map[string]string{
 		"GITLAB_BASE_URL":     h.sim.URL(),
 		"GITLAB_TOKEN":        testToken,
 		"GITLAB_PROJECT_IDS":  strings.Join(h.refs, ","),
 		"DUCKDB_PATH":         h.duckDBPath(),
 		"STATE_PATH":          h.statePath(),
 		"SYNC_INTERVAL_HOURS": "0",
-	}
+	})
 	tb.Cleanup(h.checkNoLeak)
 	return h
 }
@@ -114,22 +102,9 @@ func (h *harness) duckDBPath() string { return filepath.Join(h.dir, "warehouse.d
 func (h *harness) statePath() string  { return filepath.Join(h.dir, "state.json") }
 
 // set changes one configuration variable; "" removes it.
-func (h *harness) set(key, value string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if value == "" {
-		delete(h.env, key)
-		return
-	}
-	h.env[key] = value
-}
+func (h *harness) set(key, value string) { h.env.Set(key, value) }
 
-func (h *harness) lookup(key string) (string, bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	v, ok := h.env[key]
-	return v, ok
-}
+func (h *harness) lookup(key string) (string, bool) { return h.env.Lookup(key) }
 
 // checkNoLeak fails the test if the token appears in anything printed.
 func (h *harness) checkNoLeak() {
@@ -161,8 +136,8 @@ func (h *harness) newResult(code int, stdout, stderr string) result {
 
 // main returns the command, to run in process with h's configuration and
 // args after fastRetries.
-func (h *harness) main(args ...string) (*Main, *syncBuffer, *syncBuffer) {
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+func (h *harness) main(args ...string) (*Main, *fixture.SyncBuffer, *fixture.SyncBuffer) {
+	stdout, stderr := &fixture.SyncBuffer{}, &fixture.SyncBuffer{}
 	m := &Main{
 		Args:   append(append([]string(nil), fastRetries...), args...),
 		Env:    h.lookup,
@@ -195,12 +170,10 @@ func (h *harness) MustSync(args ...string) *gitlabsync.Summary {
 // case, as in configuration_example.json.
 func (h *harness) MustWriteConfig() string {
 	h.t.Helper()
-	h.mu.Lock()
 	cfg := map[string]string{}
-	for k, v := range h.env {
+	for k, v := range h.env.Vars() {
 		cfg[strings.ToLower(k)] = v
 	}
-	h.mu.Unlock()
 	data, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
 		h.t.Fatal(err)
@@ -215,13 +188,15 @@ func (h *harness) MustWriteConfig() string {
 // command returns the built binary, configured by a -config file written
 // from h's configuration, with env as its only environment variables
 // besides PATH and HOME, and args after fastRetries.
-func (h *harness) command(ctx context.Context, env []string, args ...string) (*exec.Cmd, *syncBuffer, *syncBuffer) {
+func (h *harness) command(
+	ctx context.Context, env []string, args ...string,
+) (*exec.Cmd, *fixture.SyncBuffer, *fixture.SyncBuffer) {
 	h.t.Helper()
 	all := append([]string{"-config", h.MustWriteConfig()}, fastRetries...)
 	cmd := exec.CommandContext(ctx, binary, append(all, args...)...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + h.dir}, env...)
 	cmd.Dir = h.dir
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &fixture.SyncBuffer{}, &fixture.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	return cmd, stdout, stderr
 }
@@ -236,7 +211,7 @@ func (h *harness) exec(env []string, args ...string) result {
 }
 
 // wait waits for a started command and returns its result.
-func (h *harness) wait(cmd *exec.Cmd, stdout, stderr *syncBuffer) result {
+func (h *harness) wait(cmd *exec.Cmd, stdout, stderr *fixture.SyncBuffer) result {
 	h.t.Helper()
 	var err error
 	if cmd.Process == nil {
@@ -294,14 +269,7 @@ func (h *harness) rows(tbl string, cols ...string) map[int64]string {
 		if _, dup := out[id]; dup {
 			h.t.Fatalf("table %s holds id %d twice", tbl, id)
 		}
-		var strs []string
-		for _, v := range vals[1:] {
-			if tm, ok := v.(time.Time); ok {
-				v = tm.UTC().Format(time.RFC3339Nano)
-			}
-			strs = append(strs, fmt.Sprint(v))
-		}
-		out[id] = strings.Join(strs, "|")
+		out[id] = fixture.Row(vals[1:])
 	}
 	if err := rs.Err(); err != nil {
 		h.t.Fatalf("%s: %v", q, err)
@@ -338,141 +306,19 @@ func (h *harness) cursorKeys() []string {
 // simMergeRequests returns the simulator's merge requests of the configured
 // projects as id → "title|state|updated_at(UTC)".
 func (h *harness) simMergeRequests(since time.Time) map[int64]string {
-	out := map[int64]string{}
-	for _, pid := range h.projIDs {
-		for _, mr := range h.sim.MergeRequests(pid) {
-			updated := mustTime(h.t, mr["updated_at"])
-			if updated.Before(since) {
-				continue
-			}
-			out[int64(mr["id"].(float64))] = fmt.Sprintf("%v|%v|%s", mr["title"], mr["state"], updated.UTC().Format(time.RFC3339Nano))
-		}
-	}
-	return out
+	h.t.Helper()
+	return fixture.MergeRequests(h.t, h.sim, h.projIDs, since)
 }
 
 // simUsers returns the ids of every user the configured projects' merge
 // requests refer to.
-func (h *harness) simUsers() map[int64]bool {
-	out := map[int64]bool{}
-	for _, pid := range h.projIDs {
-		for _, mr := range h.sim.MergeRequests(pid) {
-			for id := range mrUsers(mr) {
-				out[id] = true
-			}
-		}
-	}
-	return out
-}
-
-// mrUsers returns the ids of the users a simulated merge request refers to.
-func mrUsers(mr map[string]any) map[int64]bool {
-	out := map[int64]bool{}
-	add := func(v any) {
-		if m, ok := v.(map[string]any); ok && m["id"] != nil {
-			out[int64(m["id"].(float64))] = true
-		}
-	}
-	for _, k := range []string{"author", "assignee", "merged_by", "merge_user", "closed_by"} {
-		add(mr[k])
-	}
-	for _, k := range []string{"assignees", "reviewers"} {
-		if list, ok := mr[k].([]any); ok {
-			for _, u := range list {
-				add(u)
-			}
-		}
-	}
-	return out
-}
+func (h *harness) simUsers() map[int64]bool { return fixture.Users(h.sim, h.projIDs) }
 
 // MustEqualGitLab fails unless the DuckDB file holds exactly the
 // simulator's projects, merge requests and users.
 func (h *harness) MustEqualGitLab() {
 	h.t.Helper()
-	if got, want := fmt.Sprint(keys(h.rows("projects"))), fmt.Sprint(sortedIDs(h.projIDs)); got != want {
-		h.t.Errorf("projects: got ids %s, want %s", got, want)
-	}
-	got := h.rows("merge_requests", "title", "state", "updated_at")
-	want := h.simMergeRequests(time.Time{})
-	if len(got) != len(want) {
-		h.t.Errorf("merge_requests: got %d rows, want %d", len(got), len(want))
-	}
-	for id, w := range want {
-		if got[id] != w {
-			h.t.Errorf("merge request %d: got %q, want %q", id, got[id], w)
-		}
-	}
-	if got, want := fmt.Sprint(keys(h.rows("users"))), fmt.Sprint(keys(h.simUsers())); got != want {
-		h.t.Errorf("users: got ids %s, want %s", got, want)
-	}
-}
-
-func mustTime(tb testing.TB, v any) time.Time {
-	tb.Helper()
-	s, _ := v.(string)
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		tb.Fatalf("parse time %v: %v", v, err)
-	}
-	return t
-}
-
-func keys[V any](m map[int64]V) []int64 {
-	out := make([]int64, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
-}
-
-func sortedIDs(ids []int64) []int64 {
-	m := map[int64]bool{}
-	for _, id := range ids {
-		m[id] = true
-	}
-	return keys(m)
-}
-
-func countValue(m map[int64]string, v string) int {
-	n := 0
-	for _, x := range m {
-		if x == v {
-			n++
-		}
-	}
-	return n
-}
-
-// tableSummary returns the summary of one table, failing if it is absent.
-func tableSummary(tb testing.TB, s *gitlabsync.Summary, name string) *gitlabsync.TableSummary {
-	tb.Helper()
-	for _, ts := range s.Tables {
-		if ts.Table == name {
-			return ts
-		}
-	}
-	tb.Fatalf("summary has no table %s", name)
-	return nil
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	contract.MustEqualGitLab(h.t, localTarget{h: h}, h.projIDs)
 }
 
 // waitFor polls cond every 20 ms until it holds, failing after d.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"syscall"
 
 	"github.com/goccy/bigquery-emulator/server"
 	"github.com/goccy/bigquery-emulator/types"
@@ -36,7 +37,7 @@ func run(project, addr string) error {
 	if err := srv.Load(server.StructSource(types.NewProject(project))); err != nil {
 		return fmt.Errorf("load project %s: %w", project, err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv.SetListenCallback(func(httpAddr, _ string) {
 		fmt.Printf("bqemulator: project %s at http://%s (BIGQUERY_EMULATOR_HOST=%s)\n", project, httpAddr, httpAddr)
