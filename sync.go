@@ -231,36 +231,7 @@ func (r *run) do(ctx context.Context) (*Summary, error) {
 		r.checkSomeProjectReadable()
 	}
 	for _, def := range defs {
-		ts := &TableSummary{Table: def.Name, Status: StatusOK, started: r.now(),
-			FullRefresh: slices.Contains(r.req.FullRefresh, def.Name)}
-		r.sum.Tables = append(r.sum.Tables, ts)
-		if r.fatal != nil {
-			ts.Status, ts.Error = StatusFailed, "not run: "+r.fatal.Error()
-			continue
-		}
-		before := r.Source.Requests()
-		switch def.Name {
-		case table.Projects:
-			r.syncProjects(ctx, ts)
-		case table.MergeRequests:
-			r.syncMergeRequests(ctx, ts)
-		case table.Users:
-			r.syncUsers(ctx, ts)
-		}
-		ts.Requests += r.Source.Requests() - before
-		if def.Name == table.Projects {
-			// Resolving the projects served the projects table.
-			for _, p := range ts.Projects {
-				ts.Requests += p.Requests
-			}
-		}
-		ts.DurationMS = r.now().Sub(ts.started).Milliseconds()
-		r.sum.RowsWritten += ts.RowsWritten
-		r.sum.More = r.sum.More || ts.More
-		if ts.Status == StatusFailed {
-			r.sum.Status = StatusFailed
-		}
-		r.logTable(ts)
+		r.syncTable(ctx, def)
 	}
 	if r.fatal != nil {
 		r.sum.Status = StatusFailed
@@ -275,6 +246,40 @@ func (r *run) do(ctx context.Context) (*Summary, error) {
 	}
 	r.finish(requestsAtStart)
 	return r.sum, nil
+}
+
+// syncTable syncs one table and adds its summary to the run's.
+func (r *run) syncTable(ctx context.Context, def table.Def) {
+	ts := &TableSummary{Table: def.Name, Status: StatusOK, started: r.now(),
+		FullRefresh: slices.Contains(r.req.FullRefresh, def.Name)}
+	r.sum.Tables = append(r.sum.Tables, ts)
+	if r.fatal != nil {
+		ts.Status, ts.Error = StatusFailed, "not run: "+r.fatal.Error()
+		return
+	}
+	before := r.Source.Requests()
+	switch def.Name {
+	case table.Projects:
+		r.syncProjects(ctx, ts)
+	case table.MergeRequests:
+		r.syncMergeRequests(ctx, ts)
+	case table.Users:
+		r.syncUsers(ctx, ts)
+	}
+	ts.Requests += r.Source.Requests() - before
+	if def.Name == table.Projects {
+		// Resolving the projects served the projects table.
+		for _, p := range ts.Projects {
+			ts.Requests += p.Requests
+		}
+	}
+	ts.DurationMS = r.now().Sub(ts.started).Milliseconds()
+	r.sum.RowsWritten += ts.RowsWritten
+	r.sum.More = r.sum.More || ts.More
+	if ts.Status == StatusFailed {
+		r.sum.Status = StatusFailed
+	}
+	r.logTable(ts)
 }
 
 // tooSoon returns why the run should be skipped, or "".
@@ -474,235 +479,6 @@ func (r *run) write(ctx context.Context, def table.Def, rows []table.Row, cp sta
 func (r *run) batchSeq() int {
 	r.batches++
 	return r.batches
-}
-
-// errStop ends a merge request stream early: the run's row cap or time
-// budget is reached.
-var errStop = errors.New("stop")
-
-// mrCursor is one project's merge request cursor as it moves in a run.
-type mrCursor struct {
-	updatedAt time.Time
-	seen      map[int64]time.Time // id → updated_at of rows written in the overlap
-}
-
-func newMRCursor(c state.Cursor) *mrCursor {
-	m := &mrCursor{updatedAt: c.UpdatedAt, seen: make(map[int64]time.Time, len(c.Seen))}
-	for _, s := range c.Seen {
-		m.seen[s.ID] = s.UpdatedAt
-	}
-	return m
-}
-
-// known reports whether this version of the row was written already.
-func (m *mrCursor) known(id int64, updated time.Time) bool {
-	t, ok := m.seen[id]
-	return ok && t.Equal(updated)
-}
-
-func (m *mrCursor) add(id int64, updated time.Time) {
-	m.seen[id] = updated
-	if updated.After(m.updatedAt) {
-		m.updatedAt = updated
-	}
-}
-
-// prune forgets rows older than the overlap, so memory stays bounded.
-func (m *mrCursor) prune() {
-	floor := m.updatedAt.Add(-Overlap)
-	for id, t := range m.seen {
-		if t.Before(floor) {
-			delete(m.seen, id)
-		}
-	}
-}
-
-// state returns the cursor to save, remembering at most maxSeen rows (the
-// latest ones): a row forgotten is written once more, never lost.
-func (m *mrCursor) state() state.Cursor {
-	m.prune()
-	c := state.Cursor{UpdatedAt: m.updatedAt.UTC()}
-	for id, t := range m.seen {
-		c.Seen = append(c.Seen, state.Seen{ID: id, UpdatedAt: t.UTC()})
-	}
-	slices.SortFunc(c.Seen, func(a, b state.Seen) int {
-		if d := b.UpdatedAt.Compare(a.UpdatedAt); d != 0 {
-			return d
-		}
-		return int(a.ID - b.ID)
-	})
-	if len(c.Seen) > maxSeen {
-		c.Seen = c.Seen[:maxSeen]
-	}
-	return c
-}
-
-// mrBatch gathers merge requests of several projects until it is flushed.
-type mrBatch struct {
-	rows    []table.Row
-	touched map[int64]int  // rows in the batch per project
-	users   map[int64]bool // users the rows refer to
-}
-
-func newMRBatch() *mrBatch {
-	return &mrBatch{touched: map[int64]int{}, users: map[int64]bool{}}
-}
-
-// syncMergeRequests streams each project's merge requests changed since its
-// cursor into batches; each batch is upserted, then the cursors it covers
-// are saved.
-func (r *run) syncMergeRequests(ctx context.Context, ts *TableSummary) {
-	limit := r.Config.MaxRecordsPerSync
-	batch := newMRBatch()
-	cursors := map[int64]*mrCursor{}
-	summaries := map[int64]*ProjectSummary{}
-	lastProgress := r.now()
-
-	flush := func() error {
-		if len(batch.rows) == 0 {
-			return nil
-		}
-		cp := state.Checkpoint{Cursors: map[state.Key]state.Cursor{}}
-		for pid := range batch.touched {
-			cp.Cursors[state.Key{Table: table.MergeRequests, ProjectID: pid}] = cursors[pid].state()
-		}
-		if r.Config.SyncUsers {
-			for id := range batch.users {
-				cp.AddUsers = append(cp.AddUsers, id)
-			}
-		}
-		err := r.write(ctx, table.MergeRequestsDef, batch.rows, cp)
-		if err != nil {
-			// Neither rows nor cursors are trusted after a failed write: the
-			// next run reads them again from the last checkpoint.
-			for pid := range batch.touched {
-				summaries[pid].Status, summaries[pid].Reason = StatusFailed, "rows not written: "+err.Error()
-			}
-			batch = newMRBatch()
-			return err
-		}
-		for pid, n := range batch.touched {
-			summaries[pid].CursorAfter = formatCursor(cursors[pid].updatedAt)
-			summaries[pid].RowsWritten += int64(n)
-		}
-		for _, id := range cp.AddUsers {
-			r.pending[id] = true
-		}
-		ts.RowsWritten += int64(len(batch.rows))
-		batch = newMRBatch()
-		return nil
-	}
-
-	stopped := false
-	for _, p := range r.projects {
-		ps := &ProjectSummary{Project: p.ref, Status: StatusOK}
-		ts.Projects = append(ts.Projects, ps)
-		if p.err != nil {
-			if !r.projectFailure(ts, ps, p.err) {
-				ts.Status = StatusFailed
-			}
-			continue
-		}
-		pid := p.row.ProjectID
-		ps.ProjectID = pid
-		if !stopped && r.overBudget() {
-			stopped = true
-			ts.More, ts.StopReason = true, "max_run_minutes"
-		}
-		if stopped {
-			ps.Status, ps.Reason = StatusSkipped, "not reached: "+ts.StopReason
-			continue
-		}
-		summaries[pid] = ps
-
-		key := state.Key{Table: table.MergeRequests, ProjectID: pid}
-		old := r.st.Cursors[key]
-		if ts.FullRefresh {
-			old = state.Cursor{}
-		}
-		cur := newMRCursor(old)
-		cursors[pid] = cur
-		ps.CursorBefore = formatCursor(old.UpdatedAt)
-		ps.CursorAfter = ps.CursorBefore
-		since := r.Config.StartDate
-		if !old.UpdatedAt.IsZero() {
-			since = old.UpdatedAt.Add(-Overlap)
-		}
-
-		before := r.Source.Requests()
-		err := r.Source.MergeRequests(r.readCtx, pid, since, func(page []table.MergeRequest) error {
-			for _, mr := range page {
-				updated := mr.Version()
-				if cur.known(mr.MergeRequestID, updated) {
-					continue
-				}
-				// Rows from the overlap before the old cursor are written but
-				// never stop the run: stopping among them would not move the
-				// cursor, and the next run would meet them again.
-				if limit > 0 && ts.RowsWritten+int64(len(batch.rows)) >= int64(limit) && updated.After(old.UpdatedAt) {
-					ts.More, ts.StopReason = true, "max_records_per_sync"
-					return errStop
-				}
-				cur.add(mr.MergeRequestID, updated)
-				batch.rows = append(batch.rows, mr)
-				batch.touched[pid]++
-				for _, id := range mr.UserIDs() {
-					if !r.pending[id] {
-						batch.users[id] = true
-					}
-				}
-			}
-			cur.prune()
-			if len(batch.rows) >= r.batchSize() {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
-			if r.now().Sub(lastProgress) >= progressEvery {
-				lastProgress = r.now()
-				r.log.Info(fmt.Sprintf("merge_requests: project %d in progress", pid),
-					logTable, table.MergeRequests, logProjectID, pid,
-					logRows, ts.RowsWritten+int64(len(batch.rows)), logCursor, formatCursor(cur.updatedAt))
-			}
-			if r.overBudget() {
-				ts.More, ts.StopReason = true, "max_run_minutes"
-				return errStop
-			}
-			return nil
-		})
-		ps.Requests = r.Source.Requests() - before
-
-		switch {
-		case err == nil:
-		case errors.Is(err, errStop):
-			stopped = true
-		case r.readCtx.Err() != nil && ctx.Err() == nil:
-			// The budget ran out inside a request: what was read is kept.
-			stopped = true
-			ts.More, ts.StopReason = true, "max_run_minutes"
-		case gitlab.ClassifyError(err) == gitlab.SkipProject:
-			ps.Status, ps.Reason = StatusSkipped, err.Error()
-		default:
-			ps.Status, ps.Reason = StatusFailed, err.Error()
-			ts.Status, ts.Error = StatusFailed, err.Error()
-			if gitlab.ClassifyError(err) == gitlab.FailRun {
-				r.fatal = err
-			}
-			stopped = true
-			ts.StopReason = "error"
-		}
-	}
-
-	// Rows read before a stop or a failure are good: write and checkpoint them.
-	if err := flush(); err != nil {
-		ts.Status, ts.Error = StatusFailed, err.Error()
-	}
-	for _, ps := range ts.Projects {
-		r.logProject(table.MergeRequests, ps)
-	}
-	if ts.Status == StatusFailed && ts.Error == "" {
-		ts.Error = "some projects could not be read; see projects"
-	}
 }
 
 func (r *run) logProject(tableName string, ps *ProjectSummary) {
